@@ -1,0 +1,44 @@
+/**
+ * The read side of a registry as one small interface, so that the download gateway works the same
+ * over the embedded store on disk and over a remote registry reached through the client.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+
+/** An inclusive byte range, as in an HTTP `Range: bytes=start-end` header. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** A manifest as stored: its exact bytes, digest and media type. */
+export interface FetchedManifest {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+/** An open blob. `stream` yields the whole blob, or only `range` when one was asked for and served. */
+export interface BlobReader {
+  /** Size of the whole blob in bytes. */
+  size: number;
+  stream: Readable;
+  range?: ByteRange;
+}
+
+/**
+ * Read access to repositories, tags, manifests and blobs.
+ *
+ * Implementations throw `RegistryError` with `NAME_UNKNOWN`, `MANIFEST_UNKNOWN` or `BLOB_UNKNOWN`
+ * when something does not exist, and `RANGE_INVALID` for a range outside the blob.
+ */
+export interface ContentSource {
+  /** Lists repository names in lexical order. */
+  repositories(): Promise<string[]>;
+  /** Lists the tags of a repository in lexical order. */
+  tags(repository: string): Promise<string[]>;
+  /** Fetches a manifest or index by tag or digest. */
+  manifest(repository: string, reference: string): Promise<FetchedManifest>;
+  /** Opens a blob for streaming, optionally only a byte range of it. */
+  blob(repository: string, digest: Digest, range?: ByteRange): Promise<BlobReader>;
+}
