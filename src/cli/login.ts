@@ -1,0 +1,59 @@
+/**
+ * `ocidrop login REGISTRY -u USER --password-stdin` and `ocidrop logout REGISTRY`: keep credentials
+ * in Docker's `config.json`, where push, pull, url and tags look for them.
+ */
+import type { Command } from 'commander';
+import { InvalidInputError } from '../client/errors.js';
+import { login, logout } from '../client/login.js';
+import { addPlainHttpOption, connectOptions } from './options.js';
+import { printLines } from './output.js';
+
+/** Registers `login` and `logout` on `program`. */
+export function registerLogin(program: Command): void {
+  const loginCommand = program
+    .command('login')
+    .description("check credentials against a registry and store them in Docker's config.json")
+    .argument('<registry>', 'the registry host, such as localhost:5000 or ghcr.io')
+    .requiredOption('-u, --username <user>', 'user name')
+    .option(
+      '-p, --password <password>',
+      'password or token (visible in the process list: prefer --password-stdin)',
+    )
+    .option('--password-stdin', 'read the password or token from stdin');
+  addPlainHttpOption(loginCommand).action(
+    async (
+      registry: string,
+      options: { username: string; password?: string; passwordStdin?: boolean; plainHttp?: boolean },
+    ) => {
+      let password = options.password;
+      if (options.passwordStdin) {
+        if (password !== undefined)
+          throw new InvalidInputError('use either --password or --password-stdin, not both');
+        password = await readStdin();
+      }
+      if (password === undefined || password === '') {
+        throw new InvalidInputError('missing password: pipe it into --password-stdin, or pass --password');
+      }
+      const path = await login(registry, options.username, password, connectOptions(options));
+      printLines([`logged in to ${registry}; credentials stored in ${path}`]);
+    },
+  );
+
+  program
+    .command('logout')
+    .description("remove a registry's credentials from Docker's config.json")
+    .argument('<registry>', 'the registry host, such as localhost:5000')
+    .action(async (registry: string) => {
+      const removed = await logout(registry);
+      printLines([removed ? `logged out of ${registry}` : `not logged in to ${registry}`]);
+    });
+}
+
+// Reads all of stdin and drops the trailing line break that `echo` and files add.
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * The `ocidrop` command: push, pull, url, tags and serve.
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerLogin } from './login.js';
+import { printError } from './output.js';
+import { registerPull } from './pull.js';
+import { registerPush } from './push.js';
+import { registerServe } from './serve.js';
+import { registerTags } from './tags.js';
+import { registerUrl } from './url.js';
+
+/** Builds the command tree. */
+function createProgram(): Command {
+  const program = new Command('ocidrop')
+    .description('publish programs to any OCI registry and hand out plain download links')
+    .version(packageVersion(), '-V, --version', 'print the version of ocidrop')
+    .showSuggestionAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  registerPush(program);
+  registerPull(program);
+  registerUrl(program);
+  registerTags(program);
+  registerLogin(program);
+  registerServe(program);
+  return program;
+}
+
+function packageVersion(): string {
+  // main.js runs from build/src/cli, three levels below package.json.
+  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+try {
+  await createProgram().parseAsync(process.argv);
+} catch (error) {
+  printError(error);
+  process.exitCode = 1;
+}

@@ -1,0 +1,64 @@
+/**
+ * Options and argument parsers shared by the commands.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Platform, parsePlatform } from '../oci/platform.js';
+
+/** Adds `--plain-http`, which makes the client speak HTTP to a registry that is not on loopback. */
+export function addPlainHttpOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--plain-http',
+      'speak plain HTTP instead of HTTPS (the default for localhost, 127.0.0.1 and [::1])',
+    ),
+  );
+}
+
+/** Parses a `--platform` value for commander, turning a bad value into its usage error. */
+export function platformArgument(value: string): Platform {
+  try {
+    return parsePlatform(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+/** Returns the client options that `--plain-http` sets; loopback hosts get plain HTTP without it. */
+export function connectOptions(options: { plainHttp?: boolean }): { plainHttp?: boolean } {
+  return options.plainHttp ? { plainHttp: true } : {};
+}
+
+/** Parses `--concurrency`: a whole number from 1 to 32. */
+export function concurrencyArgument(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 32) {
+    throw new InvalidArgumentError(
+      `invalid concurrency ${JSON.stringify(value)}: use a whole number from 1 to 32`,
+    );
+  }
+  return count;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Parses `--chunk-size`: bytes, or a number with a binary unit such as `5MiB`, `512k` or `1G`. */
+export function chunkSizeArgument(value: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = SIZE_UNITS[match?.[2]?.toLowerCase() ?? 'x'];
+  const bytes = match !== null && unit !== undefined ? Number(match[1]) * unit : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new InvalidArgumentError(
+      `invalid chunk size ${JSON.stringify(value)}: use bytes or a size such as 5MiB or 512KiB`,
+    );
+  }
+  return bytes;
+}

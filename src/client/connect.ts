@@ -1,0 +1,41 @@
+/**
+ * Options shared by the push, pull and url operations, and the helper that gives each of them a
+ * {@link RegistryClient} for a reference's registry.
+ */
+import { parseReference, type Reference } from '../oci/reference.js';
+import type { CredentialResolver } from './credentials.js';
+import { RegistryClient } from './registry-client.js';
+
+/** Connection settings of the push, pull and url operations. */
+export interface ConnectOptions {
+  /** A client to use; its host must be the reference's registry. When unset, one is created and closed. */
+  client?: RegistryClient;
+  /** Speak plain HTTP. @default true for loopback hosts only */
+  plainHttp?: boolean;
+  /** @default Docker's `config.json` */
+  credentials?: CredentialResolver;
+}
+
+/** Parses `reference` when it is a string; `defaultTag` fills in a missing tag and digest. */
+export function toReference(reference: string | Reference, defaultTag?: string): Reference {
+  if (typeof reference !== 'string') return reference;
+  return parseReference(reference, defaultTag === undefined ? {} : { defaultTag });
+}
+
+/** Runs `action` with the given client, or with a new one for the reference's registry that is closed afterwards. */
+export async function withClient<T>(
+  reference: Reference,
+  options: ConnectOptions,
+  action: (client: RegistryClient) => Promise<T>,
+): Promise<T> {
+  if (options.client !== undefined) return action(options.client);
+  const client = new RegistryClient(reference.apiHost, {
+    ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+  });
+  try {
+    return await action(client);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The registry client and the push, pull and url operations built on it.
+ */
+export * from './artifact.js';
+export * from './challenge.js';
+export * from './concurrency.js';
+export type { ConnectOptions } from './connect.js';
+export * from './credentials.js';
+export * from './download.js';
+export * from './errors.js';
+export * from './login.js';
+export * from './plan.js';
+export * from './progress.js';
+export * from './pull.js';
+export * from './push.js';
+export * from './registry-client.js';
+export * from './remote-source.js';
+export * from './resolve.js';
+export * from './titles.js';
+export * from './urls.js';

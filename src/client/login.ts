@@ -1,0 +1,128 @@
+/**
+ * `login` and `logout`: check credentials against a registry and keep them in the `auths` map of
+ * Docker's `config.json`, the same file (and format) that `docker login` writes.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DOCKER_HUB, DOCKER_HUB_API_HOST } from '../oci/reference.js';
+import { type Credentials, dockerConfigPath } from './credentials.js';
+import { AuthenticationError, CredentialsError, RegistryResponseError } from './errors.js';
+import { RegistryClient } from './registry-client.js';
+
+// Docker keeps Docker Hub's entry under its legacy index URL, so ocidrop writes it there too.
+const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
+
+/** Options of {@link login} and {@link logout}. */
+export interface LoginOptions {
+  /** @default {@link dockerConfigPath} */
+  configPath?: string;
+  /** Speak plain HTTP. @default true for loopback hosts only */
+  plainHttp?: boolean;
+}
+
+/**
+ * Checks `username` and `password` against `registry` (`GET /v2/` with the authentication it
+ * requests) and stores them base64-encoded in `config.json`, keeping every other entry.
+ * Returns the path of the file written.
+ *
+ * NOTE: the entry goes to `auths` even when `credHelpers` or `credsStore` names a helper for the
+ * registry, and a helper's entry takes precedence when credentials are looked up.
+ * @throws AuthenticationError when the registry rejects the credentials; nothing is written then.
+ */
+export async function login(
+  registry: string,
+  username: string,
+  password: string,
+  options: LoginOptions = {},
+): Promise<string> {
+  if (username === '' || password === '')
+    throw new AuthenticationError('login needs a user name and a password');
+  const credentials: Credentials = { username, password };
+  const client = new RegistryClient(apiHost(registry), {
+    credentials: async () => credentials,
+    ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
+  });
+  try {
+    await client.ping();
+  } catch (error) {
+    if (error instanceof RegistryResponseError && error.status === 401) {
+      throw new AuthenticationError(
+        `login to ${registry} failed: the registry rejected user ${JSON.stringify(username)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  } finally {
+    await client.close();
+  }
+
+  const path = options.configPath ?? dockerConfigPath();
+  const config = await readConfigObject(path);
+  if (typeof config['auths'] !== 'object' || config['auths'] === null) config['auths'] = {};
+  const auths = config['auths'] as Record<string, unknown>;
+  auths[configKey(registry)] = { auth: Buffer.from(`${username}:${password}`, 'utf8').toString('base64') };
+  await writeConfigObject(path, config);
+  return path;
+}
+
+/**
+ * Removes the `auths` entry of `registry` from `config.json`. Returns false when there was none.
+ */
+export async function logout(registry: string, options: LoginOptions = {}): Promise<boolean> {
+  const path = options.configPath ?? dockerConfigPath();
+  const config = await readConfigObject(path);
+  const auths = config['auths'] as Record<string, unknown> | undefined;
+  const key = configKey(registry);
+  if (auths === undefined || !(key in auths)) return false;
+  delete auths[key];
+  await writeConfigObject(path, config);
+  return true;
+}
+
+function configKey(registry: string): string {
+  return registry === DOCKER_HUB || registry === DOCKER_HUB_API_HOST ? DOCKER_HUB_KEY : registry;
+}
+
+function apiHost(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_API_HOST : registry;
+}
+
+async function readConfigObject(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new CredentialsError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new CredentialsError(`invalid JSON in ${path}: fix or remove the file`, { cause: error });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new CredentialsError(`${path} must contain a JSON object`);
+  }
+  return body as Record<string, unknown>;
+}
+
+// Writes the file atomically with owner-only permissions, because it contains passwords.
+async function writeConfigObject(path: string, config: Record<string, unknown>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(config, null, '\t')}\n`);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await rename(temporary, path);
+}

@@ -1,0 +1,171 @@
+/**
+ * Planning what `push` publishes: which file is the program of which platform, and which files
+ * ship with every platform. The inputs are `OS/ARCH=FILE` or plain `FILE` arguments; a plain file
+ * that is an executable gets its platform from its header.
+ */
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { createDigester, type Digest } from '../oci/digest.js';
+import { detectExecutable, EXECUTABLE_HEADER_SIZE } from '../oci/executable.js';
+import { formatPlatform, type Platform, parsePlatform } from '../oci/platform.js';
+import { InvalidInputError } from './errors.js';
+
+/** One file to push, with the platform given on the command line, if any. */
+export interface PushInput {
+  path: string;
+  /** Set by `OS/ARCH=FILE`; a file without it is inspected. */
+  platform?: Platform;
+}
+
+/** A file after inspection: its content digest, size, mode and the platforms it is the program of. */
+export interface InspectedFile {
+  path: string;
+  /** The file's base name, its `org.opencontainers.image.title`. */
+  title: string;
+  digest: Digest;
+  size: number;
+  /** Unix permission bits. */
+  mode: number;
+  /** Platforms this file is the program for; empty for a file that ships with every platform. */
+  platforms: Platform[];
+}
+
+/** One platform's manifest: its program and the files every platform gets. */
+export interface PlatformBuild {
+  platform: Platform;
+  program: InspectedFile;
+}
+
+/** The artifact to publish: an index of builds when `builds` is not empty, else one manifest of `extras`. */
+export interface ArtifactPlan {
+  builds: PlatformBuild[];
+  extras: InspectedFile[];
+}
+
+/**
+ * Parses one file argument of `push`: `OS/ARCH[/VARIANT]=FILE` or `FILE`.
+ *
+ * The text before the first `=` counts as a platform only when it is one (`linux/amd64`), so a
+ * path such as `./dist/a=b` stays a path. An argument like `linux/amd64=` with no file is rejected.
+ * @throws InvalidInputError naming the argument.
+ */
+export function parsePushInput(argument: string): PushInput {
+  if (argument === '') throw new InvalidInputError('empty file argument: name a file, or OS/ARCH=FILE');
+  const equals = argument.indexOf('=');
+  if (equals <= 0) return { path: argument };
+
+  const prefix = argument.slice(0, equals);
+  let platform: Platform;
+  try {
+    platform = parsePlatform(prefix);
+  } catch {
+    return { path: argument };
+  }
+  const path = argument.slice(equals + 1);
+  if (path === '') {
+    throw new InvalidInputError(
+      `missing file after "${prefix}=" in ${JSON.stringify(argument)}: write ${prefix}=PATH`,
+    );
+  }
+  return { path, platform };
+}
+
+/**
+ * Reads a file's header, digest, size and mode. A file with an explicit platform keeps it; any other
+ * executable (ELF, Mach-O, PE) gets the platforms of its header, every architecture of a universal Mach-O file.
+ * @throws InvalidInputError when the path does not exist or is not a regular file.
+ */
+export async function inspectInput(input: PushInput): Promise<InspectedFile> {
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(input.path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new InvalidInputError(`cannot read ${JSON.stringify(input.path)}: ${reason}`, { cause: error });
+  }
+  if (!info.isFile())
+    throw new InvalidInputError(
+      `${JSON.stringify(input.path)} is not a regular file: push takes files, not folders`,
+    );
+
+  let platforms: Platform[] = [];
+  if (input.platform !== undefined) {
+    platforms = [input.platform];
+  } else {
+    const detected = detectExecutable(await readHeader(input.path));
+    if (detected !== undefined) platforms = detected.platforms;
+  }
+
+  const { digest, size } = await hashFile(input.path);
+  return { path: input.path, title: basename(input.path), digest, size, mode: info.mode & 0o7777, platforms };
+}
+
+/**
+ * Assigns inspected files to platforms: each file with platforms is the program of each of them,
+ * every other file ships with every platform.
+ * @throws InvalidInputError when two files claim one platform, or two files in one platform's
+ *   manifest share a title (naming both paths).
+ */
+export function planArtifact(files: InspectedFile[]): ArtifactPlan {
+  if (files.length === 0) throw new InvalidInputError('nothing to push: name at least one file');
+
+  const builds = new Map<string, PlatformBuild>();
+  const extras: InspectedFile[] = [];
+  for (const file of files) {
+    if (file.platforms.length === 0) {
+      // The same path named twice (as a shell glob can) is one file.
+      if (!extras.some((extra) => extra.path === file.path)) extras.push(file);
+      continue;
+    }
+    for (const platform of file.platforms) {
+      const key = formatPlatform(platform);
+      const other = builds.get(key);
+      if (other !== undefined) {
+        throw new InvalidInputError(
+          `two programs for ${key}: ${other.program.path} and ${file.path}; give one file per platform`,
+        );
+      }
+      builds.set(key, { platform, program: file });
+    }
+  }
+
+  checkUniqueTitles(extras, 'the artifact');
+  for (const [key, build] of builds) checkUniqueTitles([build.program, ...extras], `the ${key} manifest`);
+
+  const sorted = [...builds.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, build]) => build);
+  return { builds: sorted, extras };
+}
+
+function checkUniqueTitles(files: InspectedFile[], where: string): void {
+  const byTitle = new Map<string, InspectedFile>();
+  for (const file of files) {
+    const other = byTitle.get(file.title);
+    if (other !== undefined) {
+      throw new InvalidInputError(
+        `two files titled ${JSON.stringify(file.title)} in ${where}: ${other.path} and ${file.path}; rename one of them`,
+      );
+    }
+    byTitle.set(file.title, file);
+  }
+}
+
+async function readHeader(path: string): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(EXECUTABLE_HEADER_SIZE);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
+  const digester = createDigester();
+  for await (const chunk of createReadStream(path)) digester.update(chunk as Buffer);
+  return { size: digester.size, digest: digester.digest() };
+}

@@ -1,0 +1,162 @@
+/**
+ * `push`: publishes files as one artifact under a tag. Plans the artifact from the inputs and
+ * uploads each distinct blob once, skipping those the registry has. Then it uploads the
+ * per-platform manifests by digest and last the index (or the single manifest) by tag, so that the
+ * tag never points at content that is not there yet ("Pushing Manifests" in distribution-spec `spec.md`).
+ */
+import { createReadStream } from 'node:fs';
+import type { ByteRange } from '../content/source.js';
+import type { Digest } from '../oci/digest.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.js';
+import { formatPlatform } from '../oci/platform.js';
+import type { Reference } from '../oci/reference.js';
+import { buildArtifact, EMPTY_CONFIG, EMPTY_CONFIG_DESCRIPTOR } from './artifact.js';
+import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
+import { type ConnectOptions, toReference, withClient } from './connect.js';
+import { InvalidInputError } from './errors.js';
+import { type InspectedFile, inspectInput, type PushInput, planArtifact } from './plan.js';
+import { type ProgressListener, ProgressStream } from './progress.js';
+import type { RegistryClient } from './registry-client.js';
+
+/** Options of {@link push}. */
+export interface PushOptions extends ConnectOptions {
+  /** Recorded as the creation time. @default now */
+  created?: Date;
+  onProgress?: ProgressListener;
+  /** Blobs uploaded at once. @default {@link DEFAULT_CONCURRENCY} */
+  concurrency?: number;
+  /**
+   * Upload blobs larger than this many bytes in chunks of this size (`PATCH` requests).
+   * @default unset: every blob goes in one `PUT`
+   */
+  chunkSize?: number;
+}
+
+/** One file as pushed. */
+export interface PushedFile {
+  path: string;
+  title: string;
+  digest: Digest;
+  size: number;
+  /** The platforms whose program this file is; empty for a file that ships with every platform. */
+  platforms: string[];
+  /** False when the registry already had the blob. */
+  uploaded: boolean;
+}
+
+/** Summary of a {@link push}: the reference, digest and files published. */
+export interface PushResult {
+  /** The reference pushed, with the tag. */
+  reference: string;
+  /** Digest of the index, or of the single manifest. */
+  digest: Digest;
+  mediaType: string;
+  /** The platforms of the index, such as `linux/amd64`; empty for a single manifest. */
+  platforms: string[];
+  files: PushedFile[];
+}
+
+/**
+ * Publishes `inputs` under `reference`, which must carry a tag (the tag is the recorded version).
+ * @throws InvalidInputError for a reference without a tag, a missing file or clashing titles.
+ * @throws RegistryResponseError or RegistryConnectionError when the registry fails.
+ */
+export async function push(
+  reference: string | Reference,
+  inputs: PushInput[],
+  options: PushOptions = {},
+): Promise<PushResult> {
+  const target = toReference(reference);
+  if (target.tag === undefined || target.digest !== undefined) {
+    throw new InvalidInputError(
+      `push needs a reference with a tag and no digest, got ${JSON.stringify(target.toString())}: add a version tag, as in ${target.registry}/${target.repository}:1.0.0`,
+    );
+  }
+  const tag = target.tag;
+
+  const files: InspectedFile[] = [];
+  for (const input of inputs) files.push(await inspectInput(input));
+  const plan = planArtifact(files);
+  const artifact = buildArtifact(plan, { version: tag, created: options.created ?? new Date() });
+
+  return withClient(target, options, async (client) => {
+    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    const uploaded = await uploadFiles(
+      client,
+      target.repository,
+      files,
+      concurrency,
+      options.chunkSize,
+      options.onProgress,
+    );
+    await client.uploadBlob(target.repository, EMPTY_CONFIG_DESCRIPTOR, () => EMPTY_CONFIG);
+
+    let digest: Digest;
+    let mediaType: string;
+    if (artifact.index === undefined) {
+      const [single] = artifact.manifests;
+      digest = await client.putManifest(target.repository, tag, single!.bytes, OCI_MANIFEST);
+      mediaType = OCI_MANIFEST;
+    } else {
+      for (const built of artifact.manifests) {
+        await client.putManifest(target.repository, built.digest, built.bytes, OCI_MANIFEST);
+      }
+      digest = await client.putManifest(target.repository, tag, artifact.index.bytes, OCI_INDEX);
+      mediaType = OCI_INDEX;
+    }
+
+    return {
+      reference: target.toString(),
+      digest,
+      mediaType,
+      platforms: plan.builds.map((build) => formatPlatform(build.platform)),
+      files: files.map((file) => ({
+        path: file.path,
+        title: file.title,
+        digest: file.digest,
+        size: file.size,
+        platforms: file.platforms.map(formatPlatform),
+        uploaded: uploaded.has(file.digest),
+      })),
+    };
+  });
+}
+
+// Uploads each distinct blob once, `concurrency` at a time, and returns the digests that were sent.
+async function uploadFiles(
+  client: RegistryClient,
+  repository: string,
+  files: InspectedFile[],
+  concurrency: number,
+  chunkSize: number | undefined,
+  onProgress: ProgressListener | undefined,
+): Promise<Set<Digest>> {
+  const distinct = [...new Map(files.map((file) => [file.digest, file])).values()];
+  const uploaded = new Set<Digest>();
+
+  await mapWithLimit(distinct, concurrency, async (file) => {
+    const report = (transferred: number, state: 'started' | 'running' | 'done' | 'skipped') =>
+      onProgress?.({ title: file.title, digest: file.digest, transferred, total: file.size, state });
+    report(0, 'started');
+    const openFile = (range?: ByteRange) => {
+      const source = createReadStream(
+        file.path,
+        range === undefined ? {} : { start: range.start, end: range.end },
+      );
+      const offset = range?.start ?? 0;
+      const counter = new ProgressStream((transferred) => report(offset + transferred, 'running'));
+      // pipe() does not forward errors, so a read failure must end the counted stream by hand.
+      source.on('error', (error) => counter.destroy(error));
+      return source.pipe(counter);
+    };
+    const result = await client.uploadBlob(
+      repository,
+      file,
+      openFile,
+      chunkSize === undefined ? {} : { chunkSize },
+    );
+    if (result.uploaded) uploaded.add(file.digest);
+    report(result.uploaded ? file.size : 0, result.uploaded ? 'done' : 'skipped');
+  });
+  return uploaded;
+}

@@ -1,0 +1,601 @@
+/**
+ * An HTTP client for one registry host that speaks the OCI Distribution Specification
+ * (distribution-spec v1.1 `spec.md`): manifests, blobs, uploads, tags and the catalog.
+ *
+ * It authenticates on demand (a 401 with `WWW-Authenticate`), sends `Authorization` only to the
+ * registry's own origin, reuses connections through one undici `Agent`, and streams blobs in both
+ * directions without buffering them.
+ */
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Agent, type Dispatcher, request } from 'undici';
+import type { BlobReader, ByteRange, FetchedManifest } from '../content/source.js';
+import { type Digest, digestOf, isDigest, parseDigest } from '../oci/digest.js';
+import { DigestMismatchError, InvalidManifestError } from '../oci/errors.js';
+import { MAX_MANIFEST_SIZE, parseManifest } from '../oci/manifest.js';
+import { FILE_BLOB, MANIFEST_ACCEPT } from '../oci/media-types.js';
+import { Authenticator, repositoryScope, type Scope } from './auth.js';
+import { parseWwwAuthenticate } from './challenge.js';
+import { type CredentialResolver, dockerConfigResolver } from './credentials.js';
+import { RegistryConnectionError, RegistryResponseError } from './errors.js';
+import {
+  discard,
+  header,
+  nextLink,
+  parseContentRange,
+  readCapped,
+  redactUrl,
+  responseError,
+} from './http.js';
+
+/** The `User-Agent` the client sends. */
+export const USER_AGENT = 'ocidrop/0.1';
+
+/** Tag and catalog pages larger than this are rejected. */
+const MAX_LIST_PAGE = 4 * 1024 * 1024;
+
+/** Maximum wait between two attempts of one request, in milliseconds, whatever `Retry-After` requests. */
+export const MAX_RETRY_DELAY = 30_000;
+
+/** Redirects followed for one GET or HEAD, as blob downloads often go to a storage host. */
+const MAX_REDIRECTS = 5;
+
+/** Options of {@link RegistryClient}. */
+export interface RegistryClientOptions {
+  /**
+   * Speak HTTP instead of HTTPS.
+   * @default true for `localhost`, `127.0.0.1` and `[::1]` (with any port), false elsewhere
+   */
+  plainHttp?: boolean;
+  /** Source of credentials. @default Docker's `config.json` ({@link dockerConfigResolver}) */
+  credentials?: CredentialResolver;
+  /** The undici dispatcher to send through; the client creates and closes its own `Agent` when none is given. */
+  dispatcher?: Dispatcher;
+  /** @default {@link USER_AGENT} */
+  userAgent?: string;
+  /**
+   * Retries after a connection error or a 408, 429 or 5xx response, with jittered exponential
+   * backoff, or after the delay a `Retry-After` header names (capped at {@link MAX_RETRY_DELAY} ms).
+   * @default 3
+   */
+  retries?: number;
+  /** First backoff delay in milliseconds; each retry doubles it. @default 250 */
+  retryDelay?: number;
+}
+
+/** Digest, media type and size of a manifest, from a HEAD request. */
+export interface ManifestInfo {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
+
+/** Options of {@link RegistryClient.tags} and {@link RegistryClient.catalog}. */
+export interface ListOptions {
+  /** Entries per page (`n`); the registry picks when unset. Every page is fetched either way. */
+  pageSize?: number;
+}
+
+/** Tells whether `host` is a loopback registry that gets plain HTTP by default. */
+export function isLoopbackHost(host: string): boolean {
+  return /^(?:localhost|127\.0\.0\.1|\[::1\])(?::\d+)?$/i.test(host);
+}
+
+/** A client for one registry host, such as `localhost:5000` or `ghcr.io`. */
+export class RegistryClient {
+  /** The registry host and port as given. */
+  readonly host: string;
+  /** `http://host` or `https://host`. */
+  readonly baseUrl: string;
+  private readonly origin: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly userAgent: string;
+  private readonly auth: Authenticator;
+  private readonly retries: number;
+  private readonly retryDelay: number;
+
+  constructor(host: string, options: RegistryClientOptions = {}) {
+    const plainHttp = options.plainHttp ?? isLoopbackHost(host);
+    this.host = host;
+    this.baseUrl = `${plainHttp ? 'http' : 'https'}://${host}`;
+    this.origin = new URL(this.baseUrl).origin;
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connections: 16 });
+    this.userAgent = options.userAgent ?? USER_AGENT;
+    this.retries = options.retries ?? 3;
+    this.retryDelay = options.retryDelay ?? 250;
+    this.auth = new Authenticator(
+      host,
+      options.credentials ?? dockerConfigResolver(),
+      this.dispatcher,
+      this.userAgent,
+    );
+  }
+
+  /**
+   * Checks that the host is a registry and that the client may talk to it (`GET /v2/`,
+   * "Determining support" in the spec), authenticating when asked to.
+   */
+  async ping(): Promise<void> {
+    const { response } = await this.send({ method: 'GET', url: this.url('/v2/'), expect: [200] });
+    await discard(response.body);
+  }
+
+  /**
+   * Fetches a manifest or index by tag or digest (`GET /v2/<name>/manifests/<reference>`),
+   * accepting every manifest media type. Verifies the bytes when `reference` is a digest.
+   * @throws RegistryResponseError with status 404 when it does not exist.
+   * @throws DigestMismatchError when the bytes do not match the requested digest.
+   */
+  async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+    const url = this.url(`/v2/${repository}/manifests/${reference}`);
+    const { response } = await this.send({
+      method: 'GET',
+      url,
+      headers: { accept: MANIFEST_ACCEPT },
+      scope: repositoryScope(repository, false),
+      expect: [200],
+    });
+    const bytes = await readCapped(response.body, MAX_MANIFEST_SIZE);
+    if (bytes === undefined) {
+      throw new InvalidManifestError(
+        `manifest ${repository}:${reference} is larger than the limit of ${MAX_MANIFEST_SIZE} bytes`,
+      );
+    }
+
+    const algorithm = isDigest(reference) ? parseDigest(reference).algorithm : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    if (isDigest(reference) && digest !== reference) {
+      throw new DigestMismatchError(
+        `manifest ${repository}@${reference} from ${this.host} has digest ${digest}`,
+      );
+    }
+    const contentType = header(response.headers, 'content-type')?.split(';')[0]?.trim();
+    const mediaType = parseManifest(bytes, contentType).mediaType;
+    return { digest, mediaType, bytes };
+  }
+
+  /** Returns a manifest's digest, media type and size (`HEAD`), or undefined when it does not exist. */
+  async headManifest(repository: string, reference: string): Promise<ManifestInfo | undefined> {
+    const url = this.url(`/v2/${repository}/manifests/${reference}`);
+    const { response } = await this.send({
+      method: 'HEAD',
+      url,
+      headers: { accept: MANIFEST_ACCEPT },
+      scope: repositoryScope(repository, false),
+      expect: [200, 404],
+    });
+    await discard(response.body);
+    if (response.statusCode === 404) return undefined;
+    const digest = header(response.headers, 'docker-content-digest');
+    return {
+      digest: (digest !== undefined && isDigest(digest) ? digest : reference) as Digest,
+      mediaType: header(response.headers, 'content-type')?.split(';')[0]?.trim() ?? '',
+      size: Number(header(response.headers, 'content-length') ?? 0),
+    };
+  }
+
+  /**
+   * Uploads a manifest or index under a tag or its digest (`PUT /v2/<name>/manifests/<reference>`,
+   * "Pushing Manifests"). Returns the digest of the bytes.
+   * @throws DigestMismatchError when the registry reports another digest than the bytes have.
+   */
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<Digest> {
+    const digest = digestOf(bytes);
+    const { response } = await this.send({
+      method: 'PUT',
+      url: this.url(`/v2/${repository}/manifests/${reference}`),
+      headers: { 'content-type': mediaType, 'content-length': String(bytes.byteLength) },
+      body: () => bytes,
+      scope: repositoryScope(repository, true),
+      expect: [201],
+    });
+    await discard(response.body);
+    const reported = header(response.headers, 'docker-content-digest');
+    if (reported?.startsWith('sha256:') && reported !== digest) {
+      throw new DigestMismatchError(
+        `${this.host} stored manifest ${repository}:${reference} as ${reported}, expected ${digest}`,
+      );
+    }
+    return digest;
+  }
+
+  /** Returns a blob's size (`HEAD /v2/<name>/blobs/<digest>`), or undefined when the registry lacks it. */
+  async headBlob(repository: string, digest: Digest): Promise<{ size: number } | undefined> {
+    const { response } = await this.send({
+      method: 'HEAD',
+      url: this.url(`/v2/${repository}/blobs/${digest}`),
+      scope: repositoryScope(repository, false),
+      expect: [200, 404],
+    });
+    await discard(response.body);
+    if (response.statusCode === 404) return undefined;
+    return { size: Number(header(response.headers, 'content-length') ?? Number.NaN) };
+  }
+
+  /**
+   * Opens a blob as a stream (`GET /v2/<name>/blobs/<digest>`), optionally a byte range of it,
+   * following redirects to storage hosts without sending them the registry's `Authorization`.
+   * The stream is not verified: callers hash it while it flows.
+   * @throws RegistryResponseError with status 404 when the blob does not exist, 416 for a range outside it.
+   */
+  async getBlob(repository: string, digest: Digest, range?: ByteRange): Promise<BlobReader> {
+    const headers: Record<string, string> = {};
+    if (range !== undefined) headers['range'] = `bytes=${range.start}-${range.end}`;
+    const { response, url } = await this.send({
+      method: 'GET',
+      url: this.url(`/v2/${repository}/blobs/${digest}`),
+      headers,
+      scope: repositoryScope(repository, false),
+      expect: range === undefined ? [200] : [200, 206],
+    });
+
+    if (response.statusCode === 206) {
+      const served = parseContentRange(header(response.headers, 'content-range'));
+      if (served === undefined) {
+        throw await responseError(
+          'GET',
+          url,
+          response,
+          'the partial response has no valid Content-Range header',
+        );
+      }
+      return { size: served.total, stream: response.body, range: { start: served.start, end: served.end } };
+    }
+    const length = header(response.headers, 'content-length');
+    if (length === undefined) {
+      await discard(response.body);
+      throw await responseError('GET', url, response, 'the blob response has no Content-Length header');
+    }
+    return { size: Number(length), stream: response.body };
+  }
+
+  /**
+   * Uploads a blob unless the registry has it already ("Pushing Blobs"): `HEAD`, then `POST` to
+   * open an upload session, then either one monolithic `PUT <location>?digest=` with the content
+   * or, when `chunkSize` is set and smaller than the blob, one `PATCH` per chunk with its
+   * `Content-Range` followed by a `PUT` that closes the session ("Pushing a blob in chunks").
+   *
+   * @param open returns a fresh stream of the content, or of the inclusive byte `range` of it, each
+   *   time it is called, because a request repeated after authentication cannot reuse a consumed stream.
+   * @returns whether bytes were sent (false when the blob existed).
+   */
+  async uploadBlob(
+    repository: string,
+    blob: { digest: Digest; size: number },
+    open: (range?: ByteRange) => Readable | Buffer,
+    options: { chunkSize?: number } = {},
+  ): Promise<{ uploaded: boolean }> {
+    const existing = await this.headBlob(repository, blob.digest);
+    if (existing !== undefined && existing.size === blob.size) return { uploaded: false };
+
+    const scope = repositoryScope(repository, true);
+    const started = await this.send({
+      method: 'POST',
+      url: this.url(`/v2/${repository}/blobs/uploads/`),
+      headers: { 'content-length': '0' },
+      scope,
+      expect: [202],
+    });
+    await discard(started.response.body);
+    const session = await this.uploadLocation('POST', started);
+    try {
+      await this.sendContent(session, blob, open, scope, options.chunkSize);
+    } catch (error) {
+      // The spec asks clients to cancel a session they give up on, so the registry drops its data.
+      await this.cancelUpload(session, scope);
+      throw error;
+    }
+    return { uploaded: true };
+  }
+
+  /**
+   * Lists a repository's tags (`GET /v2/<name>/tags/list`, "Listing Tags"), following `Link`
+   * pagination to the end.
+   */
+  async tags(repository: string, options: ListOptions = {}): Promise<string[]> {
+    return this.list(`/v2/${repository}/tags/list`, 'tags', repositoryScope(repository, false), options);
+  }
+
+  /** Lists the registry's repositories (`GET /v2/_catalog`), following `Link` pagination. */
+  async catalog(options: ListOptions = {}): Promise<string[]> {
+    return this.list('/v2/_catalog', 'repositories', 'registry:catalog:*', options);
+  }
+
+  /** Returns the direct URL of a blob, `<scheme>://<host>/v2/<name>/blobs/<digest>`. */
+  blobUrl(repository: string, digest: Digest): string {
+    return `${this.baseUrl}/v2/${repository}/blobs/${digest}`;
+  }
+
+  /** Closes the client's connections, unless the dispatcher was passed in by the caller. */
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  private async list(path: string, key: string, scope: Scope, options: ListOptions): Promise<string[]> {
+    const entries: string[] = [];
+    let url: URL | undefined = this.url(path);
+    if (options.pageSize !== undefined) url.searchParams.set('n', String(options.pageSize));
+
+    while (url !== undefined) {
+      const page = await this.send({ method: 'GET', url, scope, expect: [200] });
+      const body = await readCapped(page.response.body, MAX_LIST_PAGE);
+      const parsed = body === undefined ? undefined : parseJson(body);
+      const values = (parsed as Record<string, unknown> | undefined)?.[key];
+      if (values !== null && !(Array.isArray(values) && values.every((value) => typeof value === 'string'))) {
+        const hint = `the body is not a JSON object with a "${key}" list`;
+        throw new RegistryResponseError({
+          method: 'GET',
+          url: redactUrl(page.url),
+          status: 200,
+          errors: [],
+          hint,
+        });
+      }
+      entries.push(...(values ?? []));
+      url = nextLink(header(page.response.headers, 'link'), page.url);
+    }
+    return entries;
+  }
+
+  // Sends the content to an open upload session in one PUT, or in PATCH chunks and a closing PUT.
+  private async sendContent(
+    session: URL,
+    blob: { digest: Digest; size: number },
+    open: (range?: ByteRange) => Readable | Buffer,
+    scope: Scope,
+    chunkSize: number | undefined,
+  ): Promise<void> {
+    let target = session;
+    if (chunkSize !== undefined && chunkSize > 0 && chunkSize < blob.size) {
+      for (let start = 0; start < blob.size; start += chunkSize) {
+        const end = Math.min(start + chunkSize, blob.size) - 1;
+        const chunk = await this.send({
+          method: 'PATCH',
+          url: target,
+          headers: {
+            'content-type': FILE_BLOB,
+            'content-length': String(end - start + 1),
+            // The distribution spec writes the range without the "bytes " unit of RFC 9110.
+            'content-range': `${start}-${end}`,
+          },
+          body: () => open({ start, end }),
+          scope,
+          expect: [202],
+        });
+        await discard(chunk.response.body);
+        target = await this.uploadLocation('PATCH', chunk);
+      }
+      target.searchParams.set('digest', blob.digest);
+      const { response } = await this.send({
+        method: 'PUT',
+        url: target,
+        headers: { 'content-length': '0' },
+        scope,
+        expect: [201],
+      });
+      await discard(response.body);
+      return;
+    }
+
+    target.searchParams.set('digest', blob.digest);
+    const { response } = await this.send({
+      method: 'PUT',
+      url: target,
+      headers: { 'content-type': FILE_BLOB, 'content-length': String(blob.size) },
+      body: () => open(),
+      scope,
+      expect: [201],
+    });
+    await discard(response.body);
+  }
+
+  // Sends DELETE to an upload session; a failure here is ignored, since the upload error matters more.
+  private async cancelUpload(session: URL, scope: Scope): Promise<void> {
+    try {
+      const { response } = await this.send({
+        method: 'DELETE',
+        url: session,
+        scope,
+        expect: [202, 204, 404],
+      });
+      await discard(response.body);
+    } catch {
+      // Registries expire abandoned sessions on their own.
+    }
+  }
+
+  // Resolves the upload session URL from a response, relative or absolute; it may carry a query (upload state).
+  private async uploadLocation(
+    method: string,
+    sent: { response: Dispatcher.ResponseData; url: URL },
+  ): Promise<URL> {
+    const location = header(sent.response.headers, 'location');
+    if (location === undefined) {
+      throw new RegistryResponseError({
+        method,
+        url: redactUrl(sent.url),
+        status: sent.response.statusCode,
+        errors: [],
+        hint: 'the registry sent no Location for the upload session',
+      });
+    }
+    return new URL(location, sent.url);
+  }
+
+  private url(path: string): URL {
+    return new URL(path, this.baseUrl);
+  }
+
+  /**
+   * Sends one request: adds `Authorization` for the registry's origin, meets one 401 challenge
+   * and repeats the request, follows redirects for GET and HEAD, and turns a status outside `expect` into a
+   * {@link RegistryResponseError}. The caller consumes or destroys the returned body.
+   */
+  private async send(init: {
+    method: Dispatcher.HttpMethod;
+    url: URL;
+    headers?: Record<string, string>;
+    body?: () => Readable | Buffer;
+    scope?: Scope;
+    expect: number[];
+  }): Promise<{ response: Dispatcher.ResponseData; url: URL }> {
+    let url = init.url;
+    let challenged = false;
+    let redirects = 0;
+
+    for (;;) {
+      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers };
+      // Authorization goes to the registry's origin only, never to a redirect or upload target elsewhere.
+      if (url.origin === this.origin) {
+        const authorization = await this.auth.authorization(init.scope);
+        if (authorization !== undefined) headers['authorization'] = authorization;
+      }
+      const response = await this.dispatchWithRetries(init.method, url, headers, init.body);
+
+      if (response.statusCode === 401 && !challenged && url.origin === this.origin) {
+        await discard(response.body);
+        challenged = true;
+        const retry = await this.auth.respond(
+          parseWwwAuthenticate(response.headers['www-authenticate']),
+          init.scope,
+        );
+        if (retry) continue;
+        throw await responseError(init.method, url, response, await this.unauthorizedHint());
+      }
+
+      const location = header(response.headers, 'location');
+      const isRedirect = [301, 302, 303, 307, 308].includes(response.statusCode);
+      if (isRedirect && location !== undefined && (init.method === 'GET' || init.method === 'HEAD')) {
+        await discard(response.body);
+        if (++redirects > MAX_REDIRECTS) {
+          throw await responseError(init.method, url, response, `more than ${MAX_REDIRECTS} redirects`);
+        }
+        url = new URL(location, url);
+        continue;
+      }
+
+      if (!init.expect.includes(response.statusCode)) {
+        const hint = response.statusCode === 401 ? await this.unauthorizedHint() : undefined;
+        throw await responseError(init.method, url, response, hint);
+      }
+      return { response, url };
+    }
+  }
+
+  // Every request the client sends is safe to repeat: GET and HEAD read, a POST opens a fresh
+  // upload session, and PUT of a blob or manifest names its digest or tag.
+  private async dispatchWithRetries(
+    method: Dispatcher.HttpMethod,
+    url: URL,
+    headers: Record<string, string>,
+    openBody: (() => Readable | Buffer) | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    for (let attempt = 0; ; attempt++) {
+      const body = openBody?.();
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await this.dispatch(method, url, headers, body);
+      } catch (error) {
+        if (body instanceof Readable) body.destroy();
+        if (attempt >= this.retries) throw error;
+        await delay(this.backoff(attempt));
+        continue;
+      }
+      if (attempt >= this.retries || !isRetryableStatus(response.statusCode)) return response;
+
+      const wait = retryAfter(header(response.headers, 'retry-after')) ?? this.backoff(attempt);
+      await discard(response.body);
+      if (body instanceof Readable) body.destroy();
+      await delay(Math.min(wait, MAX_RETRY_DELAY));
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(this.retryDelay * 2 ** attempt, MAX_RETRY_DELAY);
+    // Jitter spreads the retries of many clients that failed at the same moment.
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  private async dispatch(
+    method: Dispatcher.HttpMethod,
+    url: URL,
+    headers: Record<string, string>,
+    body: Readable | Buffer | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(url, { method, headers, body, dispatcher: this.dispatcher });
+    } catch (error) {
+      const reason = describeNetworkError(error);
+      const hint = connectionHint(url, reason);
+      const init = { method, url: redactUrl(url), reason };
+      throw new RegistryConnectionError(hint === undefined ? init : { ...init, hint }, { cause: error });
+    }
+  }
+
+  private async unauthorizedHint(): Promise<string> {
+    if (await this.auth.hasCredentials()) {
+      return `the registry rejected the credentials for ${this.host} from Docker's config.json; check or renew them`;
+    }
+    return `add credentials for ${this.host} to Docker's config.json ($DOCKER_CONFIG/config.json or ~/.docker/config.json), for example with "docker login ${this.host}"`;
+  }
+}
+
+/** Tells whether a response status is worth another attempt: 408, 429 and 5xx except 501 and 505. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+/**
+ * Parses `Retry-After` (RFC 9110): delay seconds or an HTTP date. Returns milliseconds, or
+ * undefined when the header is missing or invalid.
+ */
+export function retryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(date - now, 0);
+}
+
+// Suggests the usual fix for the common connection failures.
+function connectionHint(url: URL, reason: string): string | undefined {
+  if (url.protocol === 'https:' && /EPROTO|SSL|TLS|wrong version/i.test(reason)) {
+    return 'if the registry does not use TLS, use plain HTTP (--plain-http)';
+  }
+  if (/ECONNREFUSED/.test(reason)) return `check that a registry is running at ${url.host}`;
+  if (/ENOTFOUND|EAI_AGAIN/.test(reason))
+    return `check the registry host name ${JSON.stringify(url.hostname)}`;
+  if (/timeout|ETIMEDOUT/i.test(reason))
+    return `${url.host} did not respond in time; check the network or try again`;
+  return undefined;
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function describeNetworkError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error && parts.length < 4) {
+    const code = (current as NodeJS.ErrnoException).code;
+    parts.push(
+      code !== undefined && !current.message.includes(code)
+        ? `${current.message} (${code})`
+        : current.message,
+    );
+    current = current.cause;
+  }
+  return parts.join(': ') || String(error);
+}

@@ -1,0 +1,45 @@
+/**
+ * Access control of the registry: which request may pull, push or delete in which repository.
+ * Scopes follow the Docker token specification's resource scopes
+ * (`repository:<name>:<actions>`, `registry:catalog:*`).
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** An action on a repository. */
+export type RepositoryAction = 'pull' | 'push' | 'delete';
+
+/** What one request needs: actions on a repository, or the catalog. */
+export type AccessScope =
+  | { type: 'repository'; name: string; actions: RepositoryAction[] }
+  | { type: 'registry'; name: 'catalog'; actions: ['*'] };
+
+/**
+ * Decides whether a request may do what its scopes name.
+ *
+ * `authorize` resolves when it may; otherwise it throws a `ChallengeError` (401, with the
+ * `WWW-Authenticate` challenge the client answers by logging in) or a `RegistryError` with
+ * `DENIED` (403) for an authenticated user without the right. An empty scope list is the
+ * `GET /v2/` version check, which a policy uses to verify credentials when they are sent.
+ */
+export interface AccessPolicy {
+  authorize(req: IncomingMessage, scopes: AccessScope[]): Promise<void>;
+  /**
+   * Answers a token request of the Docker token flow (`GET /v2/token?service=&scope=`) with the
+   * JSON body to send; absent when the policy issues no tokens.
+   */
+  issueToken?(req: IncomingMessage, url: URL): Promise<unknown>;
+}
+
+/** Formats a scope as the token specification writes it, such as `repository:hello:pull,push`. */
+export function formatScope(scope: AccessScope): string {
+  return `${scope.type}:${scope.name}:${scope.actions.join(',')}`;
+}
+
+/**
+ * Tells whether a listen address is a loopback address (127.0.0.0/8, ::1, localhost), where the
+ * registry may stay open; on any other address push and delete need credentials by default.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}

@@ -1,0 +1,198 @@
+/**
+ * The embedded OCI registry as one request handler for every path under `/v2/`, implementing
+ * the OCI Distribution Specification v1.1 over an {@link FsStore}. Endpoint handlers throw
+ * `RegistryError`; this module catches every error and writes it with {@link sendError}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { RegistryError } from '../oci/errors.js';
+import { isRepositoryName } from '../oci/reference.js';
+import type { FsStore } from '../storage/fs-store.js';
+import { checkRepositoryName } from '../storage/layout.js';
+import type { AccessPolicy, AccessScope, RepositoryAction } from './access.js';
+import {
+  cancelUpload,
+  completeUpload,
+  deleteBlob,
+  getBlob,
+  getUpload,
+  patchUpload,
+  startUpload,
+} from './blobs.js';
+import { type RequestContext, sendJson } from './context.js';
+import { sendError } from './http.js';
+import { listReferrers, listRepositories, listTags } from './listing.js';
+import { deleteManifest, getManifest, putManifest } from './manifests.js';
+import { matchRoute, type Route } from './routes.js';
+
+/** Path of the token endpoint of the Docker token flow, served when the access policy issues tokens. */
+export const TOKEN_PATH = '/v2/token';
+
+/** Options of {@link createRegistryHandler}. */
+export interface RegistryHandlerOptions {
+  /** Logs each request that fails with a 5xx, once, with the error. The caller logs access lines. */
+  logger?: Logger;
+  /** Decides who may pull, push and delete; without one, every request is allowed. */
+  access?: AccessPolicy;
+  /**
+   * Rejects every push and delete with `405` `UNSUPPORTED`.
+   * @default false
+   */
+  readOnly?: boolean;
+}
+
+/** A request handler that never throws. */
+export type RegistryHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/**
+ * Creates the handler for `/v2` and every path below it. The caller dispatches those paths here
+ * and everything else elsewhere. `Location` headers are relative paths, which the spec allows.
+ */
+export function createRegistryHandler(store: FsStore, options: RegistryHandlerOptions = {}): RegistryHandler {
+  return async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://registry.invalid');
+      if (url.pathname === TOKEN_PATH && options.access?.issueToken) {
+        req.resume();
+        const body = await options.access.issueToken(req, url);
+        sendJson({ req, res, url, store }, 200, body, { 'Cache-Control': 'no-store' });
+        return;
+      }
+      const route = matchRoute(url.pathname);
+      if (!route) {
+        req.resume();
+        throw new RegistryError('NAME_UNKNOWN', `no registry endpoint at ${url.pathname}`, {
+          path: url.pathname,
+        });
+      }
+      await dispatch({ req, res, url, store }, route, options);
+    } catch (error) {
+      // A body left unread would stall a keep-alive connection, so drain what remains.
+      if (!req.complete) req.resume();
+      const status = sendError(req, res, error);
+      if (status >= 500)
+        options.logger?.error(
+          { err: error, method: req.method, path: pathOf(req) },
+          'registry request failed',
+        );
+    }
+  };
+}
+
+async function dispatch(ctx: RequestContext, route: Route, options: RegistryHandlerOptions): Promise<void> {
+  const method = ctx.req.method ?? 'GET';
+  if ('name' in route) checkRepositoryName(route.name);
+
+  const authorize = async (scopes: AccessScope[]): Promise<void> => {
+    if (options.access) await options.access.authorize(ctx.req, scopes);
+  };
+  const repository = (name: string, action: RepositoryAction): AccessScope => ({
+    type: 'repository',
+    name,
+    actions: [action],
+  });
+  const write = async (name: string, action: RepositoryAction): Promise<void> => {
+    if (options.readOnly) {
+      ctx.req.resume();
+      throw new RegistryError('UNSUPPORTED', `the registry is read-only: ${method} is not allowed`);
+    }
+    await authorize([repository(name, action)]);
+  };
+
+  switch (route.kind) {
+    case 'base':
+      allow(method, ['GET', 'HEAD']);
+      await authorize([]);
+      sendJson(ctx, 200, {});
+      return;
+
+    case 'catalog':
+      allow(method, ['GET']);
+      await authorize([{ type: 'registry', name: 'catalog', actions: ['*'] }]);
+      await listRepositories(ctx, async (name) => canAccess(options, ctx.req, repository(name, 'pull')));
+      return;
+
+    case 'tags':
+      allow(method, ['GET']);
+      await authorize([repository(route.name, 'pull')]);
+      await listTags(ctx, route.name);
+      return;
+
+    case 'referrers':
+      allow(method, ['GET']);
+      await authorize([repository(route.name, 'pull')]);
+      await listReferrers(ctx, route.name, route.digest);
+      return;
+
+    case 'manifest':
+      allow(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
+      if (method === 'PUT') {
+        await write(route.name, 'push');
+        await putManifest(ctx, route.name, route.reference);
+      } else if (method === 'DELETE') {
+        await write(route.name, 'delete');
+        await deleteManifest(ctx, route.name, route.reference);
+      } else {
+        await authorize([repository(route.name, 'pull')]);
+        await getManifest(ctx, route.name, route.reference);
+      }
+      return;
+
+    case 'blob':
+      allow(method, ['GET', 'HEAD', 'DELETE']);
+      if (method === 'DELETE') {
+        await write(route.name, 'delete');
+        await deleteBlob(ctx, route.name, route.digest);
+      } else {
+        await authorize([repository(route.name, 'pull')]);
+        await getBlob(ctx, route.name, route.digest);
+      }
+      return;
+
+    case 'uploads':
+      allow(method, ['POST']);
+      await write(route.name, 'push');
+      await startUpload(ctx, route.name, async (scope) => canAccess(options, ctx.req, scope));
+      return;
+
+    case 'upload':
+      allow(method, ['GET', 'PATCH', 'PUT', 'DELETE']);
+      await write(route.name, 'push');
+      if (method === 'GET') await getUpload(ctx, route.name, route.id);
+      else if (method === 'PATCH') await patchUpload(ctx, route.name, route.id);
+      else if (method === 'PUT') await completeUpload(ctx, route.name, route.id);
+      else await cancelUpload(ctx, route.name, route.id);
+      return;
+  }
+}
+
+function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) {
+    throw new RegistryError(
+      'UNSUPPORTED',
+      `method ${method} is not allowed here: use ${methods.join(', ')}`,
+      { method },
+    );
+  }
+}
+
+async function canAccess(
+  options: RegistryHandlerOptions,
+  req: IncomingMessage,
+  scope: AccessScope,
+): Promise<boolean> {
+  if (scope.type === 'repository' && !isRepositoryName(scope.name)) return false;
+  if (!options.access) return true;
+  try {
+    await options.access.authorize(req, [scope]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return query >= 0 ? url.slice(0, query) : url;
+}

@@ -1,0 +1,169 @@
+/**
+ * Small HTTP helpers of the registry: request headers parsed into values, bodies read with a
+ * size cap, and the one function that writes the spec's JSON error body.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ByteRange } from '../content/source.js';
+import { RegistryError } from '../oci/errors.js';
+
+/** Header that every answer carries, as registries implementing the Docker Registry HTTP API V2 do. */
+export const API_VERSION_HEADER = ['Docker-Distribution-API-Version', 'registry/2.0'] as const;
+
+/** A `RegistryError` with an HTTP status other than the one the spec's table gives its code. */
+export class RegistryStatusError extends RegistryError {
+  override name = 'RegistryStatusError';
+  override readonly status: number;
+
+  constructor(
+    status: number,
+    code: ConstructorParameters<typeof RegistryError>[0],
+    message: string,
+    detail?: unknown,
+  ) {
+    super(code, message, detail);
+    this.status = status;
+  }
+}
+
+/** A 401 error that also tells the client how to authenticate (`WWW-Authenticate`). */
+export class ChallengeError extends RegistryError {
+  override name = 'ChallengeError';
+  readonly challenge: string;
+
+  constructor(challenge: string, message?: string, detail?: unknown) {
+    super('UNAUTHORIZED', message, detail);
+    this.challenge = challenge;
+  }
+}
+
+/**
+ * Writes an error as the spec's JSON body (distribution-spec `spec.md`, "Error Codes").
+ * Any error that is not a `RegistryError` becomes a 500 whose body hides its message.
+ * Headers set on `res` before the call, such as `Location` and `Range` of a 416, are kept.
+ */
+export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): number {
+  const status = error instanceof RegistryError ? error.status : 500;
+  const body =
+    error instanceof RegistryError
+      ? error.toBody()
+      : { errors: [{ code: 'UNKNOWN', message: 'internal server error' }] };
+  if (res.headersSent) {
+    // The status line is gone already, so the only signal left is a cut connection.
+    res.destroy();
+    return status;
+  }
+  if (error instanceof ChallengeError) res.setHeader('WWW-Authenticate', error.challenge);
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader(API_VERSION_HEADER[0], API_VERSION_HEADER[1]);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(req.method === 'HEAD' ? undefined : text);
+  return status;
+}
+
+/**
+ * Reads a whole request body into memory, for manifests only.
+ * @throws RegistryStatusError 413 `MANIFEST_INVALID` once the body passes `limit` bytes.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = contentLength(req);
+  if (declared !== undefined && declared > limit) {
+    throw new RegistryStatusError(
+      413,
+      'MANIFEST_INVALID',
+      `manifest is ${declared} bytes, more than the limit of ${limit}`,
+      { limit },
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      throw new RegistryStatusError(
+        413,
+        'MANIFEST_INVALID',
+        `manifest is more than the limit of ${limit} bytes`,
+        { limit },
+      );
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Returns the request's `Content-Length`, or `undefined` when it has none (a streamed body).
+ * @throws RegistryError `SIZE_INVALID` for a value that is not a number.
+ */
+export function contentLength(req: IncomingMessage): number | undefined {
+  const value = req.headers['content-length'];
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value))
+    throw new RegistryError('SIZE_INVALID', `invalid Content-Length ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/**
+ * Parses the `Content-Range` of a chunk, `<start>-<end>` (inclusive), as the distribution spec
+ * writes it; a `bytes ` or `bytes=` prefix and a `/<total>` suffix are accepted too.
+ * @throws RegistryError `RANGE_INVALID` for another format.
+ */
+export function parseChunkRange(value: string | undefined): ByteRange | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(value.trim());
+  if (!match) {
+    throw new RegistryError(
+      'RANGE_INVALID',
+      `invalid Content-Range ${JSON.stringify(value)}: expected "<start>-<end>"`,
+    );
+  }
+  const range = { start: Number(match[1]), end: Number(match[2]) };
+  if (range.end < range.start) {
+    throw new RegistryError(
+      'RANGE_INVALID',
+      `invalid Content-Range ${JSON.stringify(value)}: the end is before the start`,
+    );
+  }
+  return range;
+}
+
+/**
+ * Parses a `Range: bytes=...` request header for a blob of `size` bytes (RFC 9110, section 14.2).
+ * Returns `undefined` for no header or a form that the registry answers with the whole blob
+ * (several ranges, another unit).
+ * @throws RegistryError `RANGE_INVALID` for a single range that lies outside the blob.
+ */
+export function parseByteRange(value: string | undefined, size: number): ByteRange | undefined {
+  if (value === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!match) return undefined;
+  const [, first = '', last = ''] = match;
+  let range: ByteRange;
+  if (first === '' && last === '') return undefined;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) throw unsatisfiable(value, size);
+    range = { start: Math.max(0, size - suffix), end: size - 1 };
+  } else {
+    const start = Number(first);
+    const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+    range = { start, end };
+  }
+  if (range.start >= size || range.start > range.end) throw unsatisfiable(value, size);
+  return range;
+}
+
+/** Formats the `Range` header of an upload session holding `size` bytes: `0-<last byte>`. */
+export function uploadRange(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+function unsatisfiable(value: string, size: number): RegistryError {
+  return new RegistryError(
+    'RANGE_INVALID',
+    `range ${JSON.stringify(value)} is outside the blob of ${size} bytes`,
+    { size },
+  );
+}

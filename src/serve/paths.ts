@@ -1,0 +1,28 @@
+/**
+ * Where `ocidrop serve` keeps its data when no `--data` folder is given.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Returns the per-user data folder: `$XDG_DATA_HOME/ocidrop` or `~/.local/share/ocidrop` on Linux
+ * and the BSDs, `~/Library/Application Support/ocidrop` on macOS, `%LOCALAPPDATA%\ocidrop` on Windows.
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  if (platform === 'win32') {
+    return join(env['LOCALAPPDATA'] || join(homedir(), 'AppData', 'Local'), 'ocidrop');
+  }
+  if (platform === 'darwin') {
+    return join(homedir(), 'Library', 'Application Support', 'ocidrop');
+  }
+  const xdgDataHome = env['XDG_DATA_HOME'];
+  // The XDG base directory spec says a relative value is invalid and must be ignored.
+  if (xdgDataHome && xdgDataHome.startsWith('/')) return join(xdgDataHome, 'ocidrop');
+  return join(homedir(), '.local', 'share', 'ocidrop');
+}
+
+/** Tells whether `host` is a loopback address or name, where a server may run without access control. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare === 'localhost' || bare === '::1' || /^127(?:\.\d{1,3}){3}$/.test(bare);
+}

@@ -1,0 +1,187 @@
+/**
+ * The shared blob folder of the filesystem store: `blobs/<algorithm>/<hex>`, each blob stored
+ * once whatever the number of repositories that contain it.
+ */
+import { link, mkdir, open, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BlobReader, ByteRange } from '../content/source.js';
+import { createDigester, type Digest, type DigestAlgorithm, parseDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { syncDirectory, tempPathFor } from './atomic.js';
+import { type BlobInfo, type BlobStore, checkRange, type ExpectedContent } from './blob-store.js';
+
+/** {@link BlobStore} over a folder holding `<algorithm>/<hex>` files. */
+export class FsBlobStore implements BlobStore {
+  /** The folder that contains one folder per digest algorithm. */
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /** Returns the file path of `digest`, which is checked first so no path escapes the folder. */
+  pathOf(digest: Digest): string {
+    const { algorithm, encoded } = parseDigestOrThrow(digest);
+    return join(this.root, algorithm, encoded);
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo> {
+    const path = this.pathOf(digest);
+    try {
+      const info = await stat(path);
+      return { digest, size: info.size };
+    } catch (error) {
+      throw blobError(error, digest);
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<BlobReader> {
+    return openBlobFile(this.pathOf(digest), digest, range);
+  }
+
+  async write(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    expected: ExpectedContent = {},
+  ): Promise<BlobInfo> {
+    const algorithm: DigestAlgorithm = expected.digest
+      ? parseDigestOrThrow(expected.digest).algorithm
+      : 'sha256';
+    const folder = join(this.root, algorithm);
+    await mkdir(folder, { recursive: true });
+    const temp = tempPathFor(join(folder, 'upload'));
+    const handle = await open(temp, 'wx', 0o644);
+    const digester = createDigester(algorithm);
+    let digest: Digest;
+    try {
+      for await (const chunk of source) {
+        digester.update(chunk);
+        if (expected.size !== undefined && digester.size > expected.size) {
+          throw new RegistryError(
+            'SIZE_INVALID',
+            `content is longer than the expected ${expected.size} bytes`,
+            { expected: expected.size },
+          );
+        }
+        await handle.write(chunk);
+      }
+      digest = digester.digest();
+      checkContent({ digest, size: digester.size }, expected);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    await handle.close();
+    await this.adopt(temp, digest);
+    return { digest, size: digester.size };
+  }
+
+  /**
+   * Moves a complete, verified file into place as blob `digest`. The caller has flushed the file
+   * and checked its digest; the file must be on the same file system.
+   */
+  async adopt(file: string, digest: Digest): Promise<void> {
+    const path = this.pathOf(digest);
+    await mkdir(join(path, '..'), { recursive: true });
+    try {
+      // A hard link, unlike a rename, never replaces an existing blob, so repositories that
+      // already link to that file keep sharing it.
+      await link(file, path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') {
+        await unlink(file);
+        return;
+      }
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
+      await rename(file, path);
+      await syncDirectory(join(path, '..'));
+      return;
+    }
+    await unlink(file);
+    await syncDirectory(join(path, '..'));
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    try {
+      await unlink(this.pathOf(digest));
+    } catch (error) {
+      throw blobError(error, digest);
+    }
+  }
+
+  /**
+   * Marks a blob as just used, so that a garbage collection running at the same moment finds a
+   * fresh blob and keeps it for its grace period.
+   */
+  async touch(digest: Digest): Promise<void> {
+    const now = new Date();
+    await utimes(this.pathOf(digest), now, now);
+  }
+}
+
+/**
+ * Compares content with what was expected.
+ * @throws RegistryError `SIZE_INVALID` or `DIGEST_INVALID` naming both values.
+ */
+export function checkContent(actual: BlobInfo, expected: ExpectedContent): void {
+  if (expected.size !== undefined && actual.size !== expected.size) {
+    throw new RegistryError('SIZE_INVALID', `content is ${actual.size} bytes, expected ${expected.size}`, {
+      expected: expected.size,
+      actual: actual.size,
+    });
+  }
+  if (expected.digest !== undefined && actual.digest !== expected.digest) {
+    throw new RegistryError(
+      'DIGEST_INVALID',
+      `content has digest ${actual.digest}, expected ${expected.digest}`,
+      {
+        expected: expected.digest,
+        actual: actual.digest,
+      },
+    );
+  }
+}
+
+/** Opens a blob file and returns a reader over the whole file or `range`. */
+export async function openBlobFile(path: string, digest: Digest, range?: ByteRange): Promise<BlobReader> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw blobError(error, digest);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (range) checkRange(range, size);
+    if (size === 0) {
+      // A read stream over zero bytes with start 0 and no end works; an explicit end would not.
+      return { size, stream: handle.createReadStream({ autoClose: true }) };
+    }
+    const stream = handle.createReadStream(
+      range ? { start: range.start, end: range.end, autoClose: true } : { autoClose: true },
+    );
+    return range ? { size, stream, range } : { size, stream };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** Parses a digest and turns a bad one into `DIGEST_INVALID`. */
+export function parseDigestOrThrow(digest: string): ReturnType<typeof parseDigest> {
+  try {
+    return parseDigest(digest);
+  } catch (error) {
+    throw new RegistryError('DIGEST_INVALID', (error as Error).message, { digest }, { cause: error });
+  }
+}
+
+function blobError(error: unknown, digest: Digest): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in the store`, { digest });
+  }
+  return error;
+}

@@ -1,0 +1,362 @@
+/**
+ * Access control of the embedded registry: HTTP Basic with htpasswd users, the Docker token
+ * flow, rules per repository prefix, read-only mode, and skopeo logging in.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { isLoopbackHost } from '../../src/registry/access.js';
+import { HtpasswdError, loadHtpasswd, parseHtpasswd } from '../../src/registry/htpasswd.js';
+import { createAccessPolicy } from '../../src/registry/policy.js';
+import { TokenSigner } from '../../src/registry/token.js';
+import { type EmbeddedRegistry, startEmbeddedRegistry } from '../helpers/embedded-registry.js';
+import { errorCode, pushImage, request, sha256 } from './client.js';
+
+const run = promisify(execFile);
+
+// `htpasswd -s` entries: {SHA} and the base64 SHA-1 of the password.
+function shaEntry(user: string, password: string): string {
+  return `${user}:{SHA}${createHash('sha1').update(password).digest('base64')}`;
+}
+
+const HTPASSWD = [shaEntry('alice', 'alice-secret'), shaEntry('bob', 'bob-secret'), ''].join('\n');
+
+function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+async function pushBlobAs(
+  base: string,
+  name: string,
+  data: string,
+  authorization?: string,
+): Promise<Response> {
+  const headers: Record<string, string> = authorization ? { Authorization: authorization } : {};
+  return request(base, `/v2/${name}/blobs/uploads/?digest=${sha256(data)}`, {
+    method: 'POST',
+    headers,
+    body: data,
+  });
+}
+
+describe('htpasswd', () => {
+  it('SHA entries verify the right password only', async () => {
+    const users = parseHtpasswd(HTPASSWD);
+    assert.equal(await users.verify('alice', 'alice-secret'), true);
+    assert.equal(await users.verify('alice', 'bob-secret'), false);
+    assert.equal(await users.verify('carol', 'anything'), false);
+  });
+
+  it('bcrypt entry needs a bcrypt implementation', () => {
+    const line = 'carol:$2y$05$abcdefghijklmnopqrstuuJ8n2ZlW0v3hW1k9ZL4xv8a6sX7m0e1i';
+    assert.throws(() => parseHtpasswd(line), HtpasswdError);
+    const compared: string[] = [];
+    const users = parseHtpasswd(line, {
+      bcrypt: async (password, hash) => {
+        compared.push(hash);
+        return password === 'carol-secret';
+      },
+    });
+    return users.verify('carol', 'carol-secret').then((ok) => {
+      assert.equal(ok, true);
+      assert.deepEqual(compared, ['$2y$05$abcdefghijklmnopqrstuuJ8n2ZlW0v3hW1k9ZL4xv8a6sX7m0e1i']);
+    });
+  });
+
+  it('unsupported hash is rejected with the fix', () => {
+    assert.throws(() => parseHtpasswd('dave:$apr1$salt$hash'), /htpasswd -B/);
+    assert.throws(() => parseHtpasswd('no colon here'), /line 1/);
+  });
+
+  it('missing file is reported by path', async () => {
+    await assert.rejects(loadHtpasswd('/nonexistent/htpasswd'), /\/nonexistent\/htpasswd/);
+  });
+});
+
+describe('HTTP Basic access control', () => {
+  let registry: EmbeddedRegistry;
+  let base: string;
+
+  before(async () => {
+    const access = createAccessPolicy({
+      users: parseHtpasswd(HTPASSWD),
+      rules: [
+        { prefix: '', pull: '*', push: 'authenticated', delete: 'authenticated' },
+        { prefix: 'private', pull: ['alice'], push: ['alice'], delete: ['alice'] },
+      ],
+    });
+    registry = await startEmbeddedRegistry(undefined, { access });
+    base = registry.url;
+  });
+
+  after(async () => {
+    await registry.close();
+  });
+
+  it('anonymous pull is allowed where the rule opens it', async () => {
+    assert.equal((await pushBlobAs(base, 'open/repo', 'open data', basic('bob', 'bob-secret'))).status, 201);
+    const response = await request(base, `/v2/open/repo/blobs/${sha256('open data')}`);
+    assert.equal(response.status, 200);
+  });
+
+  it('anonymous push answers 401 with a Basic challenge', async () => {
+    const response = await pushBlobAs(base, 'open/repo', 'anonymous data');
+    assert.equal(response.status, 401);
+    assert.equal(await errorCode(response), 'UNAUTHORIZED');
+    assert.equal(response.headers.get('www-authenticate'), 'Basic realm="ocidrop"');
+  });
+
+  it('wrong password answers 401', async () => {
+    const response = await pushBlobAs(base, 'open/repo', 'data', basic('alice', 'wrong'));
+    assert.equal(response.status, 401);
+  });
+
+  it('user without the right answers 403 DENIED', async () => {
+    const response = await pushBlobAs(base, 'private/repo', 'data', basic('bob', 'bob-secret'));
+    assert.equal(response.status, 403);
+    assert.equal(await errorCode(response), 'DENIED');
+  });
+
+  it('anonymous pull is refused under a closed prefix', async () => {
+    assert.equal(
+      (await pushBlobAs(base, 'private/repo', 'secret data', basic('alice', 'alice-secret'))).status,
+      201,
+    );
+    const anonymous = await request(base, `/v2/private/repo/blobs/${sha256('secret data')}`);
+    assert.equal(anonymous.status, 401);
+    const owner = await request(base, `/v2/private/repo/blobs/${sha256('secret data')}`, {
+      headers: { Authorization: basic('alice', 'alice-secret') },
+    });
+    assert.equal(owner.status, 200);
+  });
+
+  it('version check challenges a client without credentials', async () => {
+    const anonymous = await request(base, '/v2/');
+    assert.equal(anonymous.status, 401);
+    const loggedIn = await request(base, '/v2/', { headers: { Authorization: basic('bob', 'bob-secret') } });
+    assert.equal(loggedIn.status, 200);
+  });
+
+  it('catalog lists only repositories the client may pull', async () => {
+    const response = await request(base, '/v2/_catalog', {
+      headers: { Authorization: basic('bob', 'bob-secret') },
+    });
+    const { repositories } = (await response.json()) as { repositories: string[] };
+    assert.ok(repositories.includes('open/repo'));
+    assert.ok(!repositories.includes('private/repo'));
+  });
+
+  it('mount without pull right falls back', async () => {
+    const response = await request(
+      base,
+      `/v2/bob/repo/blobs/uploads/?mount=${sha256('secret data')}&from=private/repo`,
+      {
+        method: 'POST',
+        headers: { Authorization: basic('bob', 'bob-secret') },
+      },
+    );
+    assert.equal(response.status, 202);
+  });
+});
+
+describe('Docker token flow', () => {
+  let registry: EmbeddedRegistry;
+  let base: string;
+  const signer = new TokenSigner('ocidrop-test');
+
+  before(async () => {
+    const access = createAccessPolicy({
+      users: parseHtpasswd(HTPASSWD),
+      token: { service: 'ocidrop-test', signer, ttlSeconds: 60 },
+    });
+    registry = await startEmbeddedRegistry(undefined, { access });
+    base = registry.url;
+  });
+
+  after(async () => {
+    await registry.close();
+  });
+
+  async function fetchToken(scope: string, authorization?: string): Promise<Response> {
+    const headers: Record<string, string> = authorization ? { Authorization: authorization } : {};
+    return request(base, `/v2/token?service=ocidrop-test&scope=${encodeURIComponent(scope)}`, { headers });
+  }
+
+  it('push without a token answers a Bearer challenge with scope', async () => {
+    const response = await pushBlobAs(base, 'tokens/repo', 'token data');
+    assert.equal(response.status, 401);
+    assert.equal(
+      response.headers.get('www-authenticate'),
+      `Bearer realm="http://${registry.host}/v2/token",service="ocidrop-test",scope="repository:tokens/repo:push"`,
+    );
+  });
+
+  it('token grants the scope the user may have', async () => {
+    const response = await fetchToken('repository:tokens/repo:pull,push', basic('alice', 'alice-secret'));
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { token: string; access_token: string; expires_in: number };
+    assert.equal(body.token, body.access_token);
+    assert.equal(body.expires_in, 60);
+    const pushed = await pushBlobAs(base, 'tokens/repo', 'token data', `Bearer ${body.token}`);
+    assert.equal(pushed.status, 201);
+  });
+
+  it('anonymous token grants pull only', async () => {
+    const response = await fetchToken('repository:tokens/repo:pull,push');
+    const { token } = (await response.json()) as { token: string };
+    const pull = await request(base, `/v2/tokens/repo/blobs/${sha256('token data')}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(pull.status, 200);
+    const push = await pushBlobAs(base, 'tokens/repo', 'more data', `Bearer ${token}`);
+    assert.equal(push.status, 401);
+  });
+
+  it('token endpoint rejects a wrong password', async () => {
+    const response = await fetchToken('repository:tokens/repo:pull', basic('alice', 'nope'));
+    assert.equal(response.status, 401);
+  });
+
+  it('expired or tampered token answers 401', async () => {
+    const expired = signer.sign(
+      'alice',
+      'ocidrop-test',
+      [{ type: 'repository', name: 'tokens/repo', actions: ['push'] }],
+      60,
+      Date.now() - 120_000,
+    );
+    assert.equal((await pushBlobAs(base, 'tokens/repo', 'late', `Bearer ${expired}`)).status, 401);
+    const valid = signer.sign(
+      'alice',
+      'ocidrop-test',
+      [{ type: 'repository', name: 'tokens/repo', actions: ['pull'] }],
+      60,
+    );
+    const [head, , signature] = valid.split('.');
+    const forged = `${head}.${Buffer.from(JSON.stringify({ sub: 'alice', access: [{ type: 'repository', name: 'tokens/repo', actions: ['push'] }] })).toString('base64url')}.${signature}`;
+    assert.equal((await pushBlobAs(base, 'tokens/repo', 'forged', `Bearer ${forged}`)).status, 401);
+  });
+});
+
+describe('read-only mode', () => {
+  it('push and delete answer 405 UNSUPPORTED, pull works', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ocidrop-readonly-'));
+    try {
+      const writable = await startEmbeddedRegistry(dir);
+      const image = await pushImage(writable.url, 'ro/repo', 'v1', 'read-only layer');
+      await writable.close();
+
+      const readOnly = await startEmbeddedRegistry(dir, { readOnly: true });
+      try {
+        const push = await pushBlobAs(readOnly.url, 'ro/repo', 'new data');
+        assert.equal(push.status, 405);
+        assert.equal(await errorCode(push), 'UNSUPPORTED');
+        const remove = await request(readOnly.url, `/v2/ro/repo/manifests/${image.digest}`, {
+          method: 'DELETE',
+        });
+        assert.equal(remove.status, 405);
+        const pull = await request(readOnly.url, '/v2/ro/repo/manifests/v1');
+        assert.equal(pull.status, 200);
+      } finally {
+        await readOnly.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('skopeo with credentials', () => {
+  let work: string;
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'ocidrop-skopeo-auth-'));
+    const source = join(work, 'source');
+    const registry = await startEmbeddedRegistry();
+    try {
+      await pushImage(registry.url, 'seed/image', 'v1', 'seed layer');
+      await run('skopeo', [
+        'copy',
+        '--quiet',
+        '--src-tls-verify=false',
+        `docker://${registry.host}/seed/image:v1`,
+        `oci:${source}:v1`,
+      ]);
+    } finally {
+      await registry.close();
+    }
+  });
+
+  after(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  for (const mode of ['basic', 'token'] as const) {
+    it(`skopeo copy logs in with ${mode} authentication`, async () => {
+      const access = createAccessPolicy({
+        users: parseHtpasswd(HTPASSWD),
+        ...(mode === 'token' ? { token: {} } : {}),
+      });
+      const registry = await startEmbeddedRegistry(undefined, { access });
+      try {
+        const target = `docker://${registry.host}/auth/${mode}:v1`;
+        await assert.rejects(
+          run('skopeo', [
+            'copy',
+            '--quiet',
+            '--dest-tls-verify=false',
+            `oci:${join(work, 'source')}:v1`,
+            target,
+          ]),
+        );
+        await run('skopeo', [
+          'copy',
+          '--quiet',
+          '--dest-tls-verify=false',
+          '--dest-creds',
+          'alice:alice-secret',
+          `oci:${join(work, 'source')}:v1`,
+          target,
+        ]);
+        const { stdout } = await run('skopeo', [
+          'list-tags',
+          '--tls-verify=false',
+          `docker://${registry.host}/auth/${mode}`,
+        ]);
+        assert.deepEqual((JSON.parse(stdout) as { Tags: string[] }).Tags, ['v1']);
+        await assert.rejects(run('skopeo', ['delete', '--tls-verify=false', target]));
+        await run('skopeo', ['delete', '--tls-verify=false', '--creds', 'alice:alice-secret', target]);
+      } finally {
+        await registry.close();
+      }
+    });
+  }
+});
+
+describe('listen address', () => {
+  it('loopback hosts are recognized', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]'])
+      assert.equal(isLoopbackHost(host), true, host);
+    for (const host of ['0.0.0.0', '192.0.2.1', '::', 'example.com'])
+      assert.equal(isLoopbackHost(host), false, host);
+  });
+});
+
+describe('htpasswd file', () => {
+  it('loadHtpasswd reads users from a file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ocidrop-htpasswd-'));
+    try {
+      const path = join(dir, 'htpasswd');
+      await writeFile(path, HTPASSWD);
+      const users = await loadHtpasswd(path);
+      assert.equal(await users.verify('bob', 'bob-secret'), true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
