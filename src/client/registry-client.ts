@@ -257,9 +257,9 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob unless the registry has it already ("Pushing Blobs"): `HEAD`, then `POST` to
-   * open an upload session, then either one monolithic `PUT <location>?digest=` with the content
-   * or, when `chunkSize` is set and smaller than the blob, one `PATCH` per chunk with its
+   * Uploads a blob unless the registry has it already ("Pushing Blobs"). Sends `HEAD`, then `POST`
+   * to open an upload session. The content then goes in one monolithic `PUT <location>?digest=`,
+   * or, when `chunkSize` is set and smaller than the blob, in one `PATCH` per chunk with its
    * `Content-Range` followed by a `PUT` that closes the session ("Pushing a blob in chunks").
    *
    * @param open returns a fresh stream of the content, or of the inclusive byte `range` of it, each
@@ -288,7 +288,7 @@ export class RegistryClient {
     try {
       await this.sendContent(session, blob, open, scope, options.chunkSize);
     } catch (error) {
-      // The spec asks clients to cancel a session they give up on, so the registry drops its data.
+      // The spec recommends a DELETE for a session the client gives up on, so the registry drops its data.
       await this.cancelUpload(session, scope);
       throw error;
     }

@@ -41,4 +41,10 @@ export interface ContentSource {
   manifest(repository: string, reference: string): Promise<FetchedManifest>;
   /** Opens a blob for streaming, optionally only a byte range of it. */
   blob(repository: string, digest: Digest, range?: ByteRange): Promise<BlobReader>;
+  /**
+   * Returns a URL that serves the blob without credentials for a short time, such as the presigned
+   * storage URL a registry redirects a blob request to, or undefined when the source has none.
+   * Optional: a source that cannot hand out such URLs leaves it out, and callers stream the blob.
+   */
+  blobUrl?(repository: string, digest: Digest): Promise<string | undefined>;
 }

@@ -9,6 +9,9 @@ import type { Platform } from '../oci/platform.js';
 /** Stable codes of gateway errors with the HTTP status each one is sent with. */
 export const GATEWAY_ERROR_CODES = {
   BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  LINK_EXPIRED: 403,
+  LINK_INVALID: 403,
   NOT_AN_ARTIFACT: 404,
   NOT_FOUND: 404,
   REPOSITORY_NOT_FOUND: 404,
@@ -119,8 +122,24 @@ export function toGatewayError(
       },
     );
   }
+  if (error instanceof OcidropError && UPSTREAM_CODES.has(error.code)) {
+    // The message can name the upstream URL, which is the operator's business: it goes to the log only.
+    return new GatewayError('UPSTREAM_FAILED', 'the registry behind this gateway failed; try again later', detail, {
+      cause: error,
+    });
+  }
   return new GatewayError('INTERNAL', 'internal error while serving the request', detail, { cause: error });
 }
+
+// Codes of the registry client's errors for a registry that cannot be reached, refuses the
+// gateway's credentials or answers outside the spec, and of a host the configuration does not name.
+const UPSTREAM_CODES = new Set([
+  'ERR_REGISTRY_RESPONSE',
+  'ERR_REGISTRY_CONNECTION',
+  'ERR_AUTHENTICATION',
+  'ERR_CREDENTIALS',
+  'ERR_HOST_NOT_ALLOWED',
+]);
 
 function quote(value: string | undefined): string {
   return JSON.stringify(value ?? '');

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { ContentSource } from '../content/source.js';
 import { RegistryError } from '../oci/errors.js';
 import { formatPlatform } from '../oci/platform.js';
+import { AccessControl, type GatewayAccessOptions, type Grant } from './access.js';
 import { sendArchive } from './archive.js';
 import { DiskBlobCache, type DiskBlobCacheOptions } from './blob-cache.js';
 import { CachingSource, type ManifestCacheOptions } from './cache.js';
@@ -26,6 +27,8 @@ import { isClientAbort, sendFile } from './download.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { renderInstallPs1, renderInstallSh } from './install.js';
 import { downloadPath, filePath, pagePath, platformQuery } from './links.js';
+import type { GatewayMetrics } from './metrics.js';
+import { isOperationsPath, serveOperations } from './operations.js';
 import { PAGE_CSP, renderErrorPage, renderHomePage, renderReleasePage } from './pages.js';
 import { type Build, createdOf, loadRelease, platformsOf, type Release } from './release.js';
 import { isVersion, LATEST, parseRoute, type Route } from './routes.js';
@@ -66,6 +69,17 @@ export interface GatewayOptions {
   cache?: ManifestCacheOptions;
   /** A size-bounded disk cache of blobs; none by default, because a local store needs none. */
   blobCache?: DiskBlobCacheOptions;
+  /** Private repositories, users and signed links. @default every repository public, no signed links */
+  access?: GatewayAccessOptions;
+  /** Where downloads and upstream timings are counted, and what `/-/metrics` renders. */
+  metrics?: GatewayMetrics;
+  /**
+   * Answer a download of a public repository with a redirect to the blob's presigned storage URL when the
+   * source offers one (`ContentSource.blobUrl`), so that the bytes do not pass through the gateway.
+   * Private and signed downloads are always streamed, because a storage URL would outlive the grant.
+   * @default false
+   */
+  redirectToStorage?: boolean;
 }
 
 /** A request handler that writes every response itself, errors included, and never rejects. */
@@ -104,17 +118,23 @@ interface RequestContext {
   query: URLSearchParams;
   baseUrl: string;
   channel: Channel;
+  /** What allowed the request: a user, a signed link or neither. */
+  grant: Grant;
+  /** True when the response must not be kept by shared caches: the repository is private or the link signed. */
+  restricted: boolean;
 }
 
 class Gateway {
   private readonly source: ContentSource;
   private readonly options: GatewayOptions;
   private readonly publicUrl: string | undefined;
+  private readonly access: AccessControl;
 
   constructor(source: ContentSource, options: GatewayOptions) {
     this.source = source;
     this.options = options;
     this.publicUrl = options.publicUrl?.replace(/\/+$/, '');
+    this.access = new AccessControl(options.access);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -122,6 +142,10 @@ class Gateway {
     let format: ErrorFormat = errorFormatOf(url.pathname);
     let route: Route | undefined;
     try {
+      if (isOperationsPath(url.pathname)) {
+        await serveOperations(req, res, url.pathname, this.options.metrics);
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         throw new GatewayError(
           'METHOD_NOT_ALLOWED',
@@ -135,6 +159,14 @@ class Gateway {
       route = parseRoute(url.pathname);
       format = errorFormatOfRoute(route);
       const channelParam = url.searchParams.get('channel');
+      const repository = 'repository' in route ? route.repository : undefined;
+      const grant = await this.access.authorize(
+        req,
+        url.pathname,
+        url.searchParams,
+        signedPlatform(url.searchParams),
+        repository,
+      );
       const context: RequestContext = {
         req,
         res,
@@ -144,6 +176,8 @@ class Gateway {
           channelParam === 'prerelease' || channelParam === 'stable'
             ? channelParam
             : (this.options.channel ?? 'stable'),
+        grant,
+        restricted: grant.signed || (repository !== undefined && this.access.isPrivate(repository)),
       };
       await this.dispatch(context, route);
     } catch (error) {
@@ -178,12 +212,16 @@ class Gateway {
       sendHtml(context, 200, renderHomePage(undefined, false), `public, max-age=${SHORT_MAX_AGE}`);
       return;
     }
+    if (context.grant.user === undefined) {
+      repositories = repositories.filter((name) => !this.access.isPrivate(name));
+    }
     const listed = repositories.slice(0, MAX_LISTED_REPOSITORIES);
+    // What the list shows depends on who is signed in, so only the visitor's own cache may keep it.
     sendHtml(
       context,
       200,
       renderHomePage(listed, repositories.length > listed.length),
-      `public, max-age=${SHORT_MAX_AGE}`,
+      this.options.access?.users ? `private, max-age=${SHORT_MAX_AGE}` : `public, max-age=${SHORT_MAX_AGE}`,
     );
   }
 
@@ -197,6 +235,17 @@ class Gateway {
         throw toGatewayError(error, { repository });
       }
       ({ repository, version } = route.alternative);
+      // The path reads as another repository now, which may be private.
+      if (this.access.isPrivate(repository)) {
+        context.grant = await this.access.authorize(
+          context.req,
+          new URL(context.req.url ?? '/', 'http://gateway.invalid').pathname,
+          context.query,
+          signedPlatform(context.query),
+          repository,
+        );
+        context.restricted = true;
+      }
       tags = await this.tagsOf(repository);
     }
 
@@ -204,7 +253,7 @@ class Gateway {
     const latest = await this.findLatest(repository, versions, context.channel, false);
     if (version === LATEST) {
       if (latest === undefined) throw noVersion(repository, versions);
-      redirect(context, pagePath(repository, latest) + rawQuery(context), `public, max-age=${SHORT_MAX_AGE}`);
+      redirect(context, pagePath(repository, latest) + rawQuery(context), cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`));
       return;
     }
     const shownVersion = version ?? latest;
@@ -217,7 +266,7 @@ class Gateway {
       context,
       200,
       renderReleasePage({ release, versions, latest, detected, selection, baseUrl: context.baseUrl }),
-      `public, max-age=${SHORT_MAX_AGE}`,
+      cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`),
       true,
     );
   }
@@ -236,12 +285,13 @@ class Gateway {
     // The CPU was hidden, so the build that runs on every candidate was chosen; the page lets people choose.
     if (portable) headers['Ocidrop-Portable'] = '?1';
 
-    if (route.version === LATEST) {
+    // A signed link covers one path only, so `latest` is served in place rather than redirected.
+    if (route.version === LATEST && !context.grant.signed) {
       const target =
         route.kind === 'download'
           ? downloadPath(repository, version, build.platform)
           : filePath(repository, version, route.name, build.platform);
-      redirect(context, target, `public, max-age=${SHORT_MAX_AGE}`, fromHeaders, headers);
+      redirect(context, target, cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`), fromHeaders, headers);
       return;
     }
 
@@ -261,12 +311,30 @@ class Gateway {
       );
     }
 
+    if (this.options.redirectToStorage && !context.restricted && this.source.blobUrl) {
+      const location = await this.source.blobUrl(repository, file.digest);
+      if (location !== undefined) {
+        this.count(repository, version, build, file.size);
+        redirect(context, location, 'no-store', fromHeaders, headers);
+        return;
+      }
+    }
+
     await sendFile(context.req, context.res, this.source, repository, file, {
-      cacheControl: IMMUTABLE,
+      cacheControl: cacheControl(context, IMMUTABLE),
       vary: fromHeaders ? DETECTION_HEADERS : [],
       created: release.created,
       headers,
     });
+    const status = context.res.statusCode;
+    if (context.req.method === 'GET' && (status === 200 || status === 206)) {
+      this.count(repository, version, build, Number(context.res.getHeader('content-length') ?? 0));
+    }
+  }
+
+  private count(repository: string, version: string, build: Build, bytes: number): void {
+    const platform = build.platform ? formatPlatform(build.platform) : 'any';
+    this.options.metrics?.recordDownload(repository, version, platform, bytes);
   }
 
   private async archive(context: RequestContext, route: Extract<Route, { kind: 'archive' }>): Promise<void> {
@@ -275,16 +343,16 @@ class Gateway {
     const release = await this.release(repository, version);
     const { build, fromHeaders } = this.chooseBuild(context, release);
     const name = `${repository.replaceAll('/', '-')}-${version}${build.platform ? `-${build.platform.os}-${build.platform.architecture}` : ''}`;
-    if (route.version === LATEST) {
+    if (route.version === LATEST && !context.grant.signed) {
       const target = `/${repository}/${encodeURIComponent(version)}/archive.${route.format}${platformQuery(build.platform)}`;
-      redirect(context, target, `public, max-age=${SHORT_MAX_AGE}`, fromHeaders);
+      redirect(context, target, cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`), fromHeaders);
       return;
     }
     await sendArchive(context.req, context.res, this.source, repository, build, {
       format: route.format,
       name,
       created: release.created,
-      cacheControl: IMMUTABLE,
+      cacheControl: cacheControl(context, IMMUTABLE),
       vary: fromHeaders ? DETECTION_HEADERS : [],
     });
   }
@@ -341,7 +409,7 @@ class Gateway {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': String(Buffer.byteLength(text)),
       // Short-lived: `latest` moves with every push, and a tag can be pushed again.
-      'Cache-Control': `public, max-age=${SHORT_MAX_AGE}`,
+      'Cache-Control': cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`),
       'X-Content-Type-Options': 'nosniff',
       'Access-Control-Allow-Origin': '*',
     };
@@ -369,7 +437,7 @@ class Gateway {
       'Content-Type':
         route.shell === 'sh' ? 'text/x-shellscript; charset=utf-8' : 'text/plain; charset=utf-8',
       'Content-Length': String(Buffer.byteLength(script)),
-      'Cache-Control': `public, max-age=${SHORT_MAX_AGE}`,
+      'Cache-Control': cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`),
       'X-Content-Type-Options': 'nosniff',
     });
     context.res.end(context.req.method === 'HEAD' ? undefined : script);
@@ -565,6 +633,18 @@ class Gateway {
     res.writeHead(failure.status, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
   }
+}
+
+/** Keeps private and signed responses out of shared caches. */
+function cacheControl(context: RequestContext, shared: string): string {
+  return context.restricted ? 'private, no-store' : shared;
+}
+
+/** The platform a signed link is bound to: `os/arch[/variant]` from the query, or `''` when unpinned. */
+function signedPlatform(query: URLSearchParams): string {
+  const os = query.get('os');
+  if (os === null) return '';
+  return [os, query.get('arch') ?? '', query.get('variant') ?? ''].join('/').replace(/\/+$/, '');
 }
 
 function sendHtml(

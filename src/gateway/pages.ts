@@ -285,6 +285,12 @@ function heading(error: GatewayError): string {
       return 'Method not allowed';
     case 'RANGE_NOT_SATISFIABLE':
       return 'Range not satisfiable';
+    case 'UNAUTHORIZED':
+      return 'Sign-in required';
+    case 'LINK_EXPIRED':
+      return 'This link expired';
+    case 'LINK_INVALID':
+      return 'This link is not valid';
     default:
       return error.status >= 500 ? 'Something went wrong' : 'Not found';
   }

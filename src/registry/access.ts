@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 /** An action on a repository. */
 export type RepositoryAction = 'pull' | 'push' | 'delete';
 
-/** What one request needs: actions on a repository, or the catalog. */
+/** The access one request needs: actions on a repository, or the catalog. */
 export type AccessScope =
   | { type: 'repository'; name: string; actions: RepositoryAction[] }
   | { type: 'registry'; name: 'catalog'; actions: ['*'] };
@@ -17,14 +17,14 @@ export type AccessScope =
  * Decides whether a request may do what its scopes name.
  *
  * `authorize` resolves when it may; otherwise it throws a `ChallengeError` (401, with the
- * `WWW-Authenticate` challenge the client answers by logging in) or a `RegistryError` with
+ * `WWW-Authenticate` challenge that makes the client log in) or a `RegistryError` with
  * `DENIED` (403) for an authenticated user without the right. An empty scope list is the
  * `GET /v2/` version check, which a policy uses to verify credentials when they are sent.
  */
 export interface AccessPolicy {
   authorize(req: IncomingMessage, scopes: AccessScope[]): Promise<void>;
   /**
-   * Answers a token request of the Docker token flow (`GET /v2/token?service=&scope=`) with the
+   * Handles a token request of the Docker token flow (`GET /v2/token?service=&scope=`) with the
    * JSON body to send; absent when the policy issues no tokens.
    */
   issueToken?(req: IncomingMessage, url: URL): Promise<unknown>;
@@ -37,7 +37,7 @@ export function formatScope(scope: AccessScope): string {
 
 /**
  * Tells whether a listen address is a loopback address (127.0.0.0/8, ::1, localhost), where the
- * registry may stay open; on any other address push and delete need credentials by default.
+ * registry may stay open. On any other address, push and delete need credentials by default.
  */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[(.*)\]$/, '$1');

@@ -14,11 +14,18 @@ import { API_VERSION_HEADER, contentLength, parseByteRange, parseChunkRange, upl
 /** Checks a blob's access before a cross-repository mount reads the source repository. */
 export type MountCheck = (scope: AccessScope) => Promise<boolean>;
 
-/** `HEAD` and `GET /v2/<name>/blobs/<digest>`, with `Range` requests answered by `206`. */
+/** `HEAD` and `GET /v2/<name>/blobs/<digest>`, with `Range` requests served as `206`. */
 export async function getBlob(ctx: RequestContext, name: string, digest: string): Promise<void> {
   const checked = toDigest(digest);
   const info = await ctx.store.statBlob(name, checked);
-  const range = parseByteRange(ctx.req.headers.range, info.size);
+  let range: ReturnType<typeof parseByteRange>;
+  try {
+    range = parseByteRange(ctx.req.headers.range, info.size);
+  } catch (error) {
+    // RFC 9110 requires a 416 to carry the size of the whole representation.
+    ctx.res.setHeader('Content-Range', `bytes */${info.size}`);
+    throw error;
+  }
   const headers: Record<string, string | number> = {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': checked,
@@ -151,7 +158,7 @@ async function tryMount(
   from: string,
   canMountFrom: MountCheck,
 ): Promise<Digest | undefined> {
-  // A mount with a malformed digest or source name falls back to an upload session, as the spec asks.
+  // A mount with a malformed digest or source name falls back to an upload session, as the spec requires.
   if (!isDigest(mount) || !isRepositoryName(from)) return undefined;
   const digest = mount;
   let allowed = false;

@@ -1,6 +1,6 @@
 /**
  * What every endpoint handler of the registry receives: the request, the response, the parsed
- * URL and the store, with small helpers for the answers the spec describes.
+ * URL and the store, with small helpers for the responses the spec describes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FsStore } from '../storage/fs-store.js';
@@ -14,7 +14,7 @@ export interface RequestContext {
   store: FsStore;
 }
 
-/** Sends an answer with no body. */
+/** Sends a response with no body. */
 export function sendEmpty(
   ctx: RequestContext,
   status: number,

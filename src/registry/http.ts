@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ByteRange } from '../content/source.js';
 import { RegistryError } from '../oci/errors.js';
 
-/** Header that every answer carries, as registries implementing the Docker Registry HTTP API V2 do. */
+/** Header that every response carries, as registries implementing the Docker Registry HTTP API V2 send it. */
 export const API_VERSION_HEADER = ['Docker-Distribution-API-Version', 'registry/2.0'] as const;
 
 /** A `RegistryError` with an HTTP status other than the one the spec's table gives its code. */
@@ -25,7 +25,7 @@ export class RegistryStatusError extends RegistryError {
   }
 }
 
-/** A 401 error that also tells the client how to authenticate (`WWW-Authenticate`). */
+/** A 401 error with the `WWW-Authenticate` challenge that shows the client how to authenticate. */
 export class ChallengeError extends RegistryError {
   override name = 'ChallengeError';
   readonly challenge: string;
@@ -107,7 +107,7 @@ export function contentLength(req: IncomingMessage): number | undefined {
 
 /**
  * Parses the `Content-Range` of a chunk, `<start>-<end>` (inclusive), as the distribution spec
- * writes it; a `bytes ` or `bytes=` prefix and a `/<total>` suffix are accepted too.
+ * writes it. A `bytes ` or `bytes=` prefix and a `/<total>` suffix are accepted too.
  * @throws RegistryError `RANGE_INVALID` for another format.
  */
 export function parseChunkRange(value: string | undefined): ByteRange | undefined {
@@ -131,7 +131,7 @@ export function parseChunkRange(value: string | undefined): ByteRange | undefine
 
 /**
  * Parses a `Range: bytes=...` request header for a blob of `size` bytes (RFC 9110, section 14.2).
- * Returns `undefined` for no header or a form that the registry answers with the whole blob
+ * Returns `undefined` for no header or a form for which the registry sends the whole blob
  * (several ranges, another unit).
  * @throws RegistryError `RANGE_INVALID` for a single range that lies outside the blob.
  */

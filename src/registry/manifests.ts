@@ -11,7 +11,7 @@ import { readBody } from './http.js';
 
 /**
  * `HEAD` and `GET /v2/<name>/manifests/<reference>`. The manifest is served as pushed, with its
- * media type as `Content-Type`; a client whose `Accept` lists manifest types but not that one
+ * media type as `Content-Type`. A client whose `Accept` lists manifest types but not that one
  * gets `404` `MANIFEST_UNKNOWN`, as Docker Hub does.
  */
 export async function getManifest(ctx: RequestContext, name: string, reference: string): Promise<void> {

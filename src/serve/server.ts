@@ -1,13 +1,18 @@
 /**
  * The `ocidrop serve` process: the embedded OCI registry at `/v2/` and the download gateway at
- * every other path, on one HTTP server over one data folder.
+ * every other path, on one HTTP server over one data folder. With a configuration file, the gateway
+ * also fronts remote registries, keeps some repositories private and verifies signed links; in
+ * gateway-only mode the embedded registry does not run and the process keeps no state of its own.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { createGatewayHandler } from '../gateway/handler.js';
-import { createRegistryHandler } from '../registry/handler.js';
+import { createGatewayHandler, type GatewayOptions } from '../gateway/handler.js';
+import { GatewayMetrics } from '../gateway/metrics.js';
+import { createRegistryHandler, type RegistryHandler } from '../registry/handler.js';
 import { FsStore } from '../storage/fs-store.js';
+import type { ServeConfig } from './config.js';
+import { composeGateway } from './compose.js';
 import { isLoopbackHost } from './paths.js';
 
 /** How long a connection may stay idle, and how long shutdown waits for running transfers. */
@@ -24,6 +29,13 @@ export interface ServeOptions {
   port?: number;
   /** Logger for the access log and errors. @default a pino logger on stdout at level `info` */
   logger?: Logger;
+  /** The checked configuration file; without one, every embedded repository is public. */
+  config?: ServeConfig;
+  /**
+   * Run the embedded registry at `/v2/`; false runs the gateway alone in front of the configured
+   * remote registries. @default the configuration's `registry`, else true
+   */
+  registry?: boolean;
 }
 
 /** A running server. */
@@ -33,23 +45,44 @@ export interface RunningServer {
   /** `host:port` as a reference's registry part uses it. */
   registryHost: string;
   server: Server;
-  store: FsStore;
+  /** The embedded registry's store; undefined in gateway-only mode. */
+  store: FsStore | undefined;
+  /** The gateway's metrics, as `/-/metrics` renders them. */
+  metrics: GatewayMetrics;
   /** Stops accepting connections, lets running requests finish for up to 30 s, then closes the rest. */
   close(): Promise<void>;
 }
 
-/** Opens the store in `dataDir` and starts the registry and gateway on one port. */
+/**
+ * Opens the store in `dataDir` (unless in gateway-only mode) and starts the registry and gateway on one port.
+ * @throws ConfigError when gateway-only mode has no remote repository to serve, or a file the configuration names cannot be used.
+ */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? pino({ name: 'ocidrop' });
-  const store = await FsStore.open(options.dataDir);
-  const registry = createRegistryHandler(store, { logger });
-  const gateway = createGatewayHandler(store, { logger });
+  const runRegistry = options.registry ?? options.config?.registry ?? true;
+  const store = runRegistry ? await FsStore.open(options.dataDir) : undefined;
+  const metrics = new GatewayMetrics();
+  const composed = await composeGateway({
+    store,
+    dataDir: options.dataDir,
+    metrics,
+    ...(options.config === undefined ? {} : { config: options.config }),
+  });
+  const gatewayOptions: GatewayOptions = { ...composed.gatewayOptions, logger };
+  const gateway = createGatewayHandler(composed.source, gatewayOptions);
+  const registry: RegistryHandler | undefined = store
+    ? createRegistryHandler(store, {
+        logger,
+        ...(composed.registryAccess === undefined ? {} : { access: composed.registryAccess }),
+      })
+    : undefined;
 
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
     logRequest(logger, req, res);
     const path = req.url ?? '/';
-    const handler = path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?') ? registry : gateway;
+    const toRegistry = path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?');
+    const handler = toRegistry && registry ? registry : gateway;
     handler(req, res).catch((error: unknown) => {
       // Both handlers answer their own errors; this is the last resort for a bug in one of them.
       logger.error({ err: error, method: req.method, path: stripQuery(path) }, 'unhandled error in request handler');
@@ -73,7 +106,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const address = server.address() as AddressInfo;
   const hostForUrl = urlHost(address);
   const registryHost = `${hostForUrl}:${address.port}`;
-  logger.info({ url: `http://${registryHost}`, dataDir: options.dataDir, loopback: isLoopbackHost(address.address) }, 'listening');
+  logger.info(
+    {
+      url: `http://${registryHost}`,
+      dataDir: store ? options.dataDir : undefined,
+      registry: store !== undefined,
+      upstreams: composed.upstreams,
+      signedLinks: composed.gatewayOptions.access?.signer !== undefined,
+      loopback: isLoopbackHost(address.address),
+    },
+    'listening',
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -82,14 +125,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       timer.unref();
       server.close(() => {
         clearTimeout(timer);
-        logger.info('stopped');
-        resolve();
+        composed.close().then(
+          () => {
+            logger.info('stopped');
+            resolve();
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'closing the upstream connections failed');
+            resolve();
+          },
+        );
       });
       server.closeIdleConnections();
     });
     return closing;
   };
-  return { url: `http://${registryHost}`, registryHost, server, store, close };
+  return { url: `http://${registryHost}`, registryHost, server, store, metrics, close };
 }
 
 /** Writes one access-log line when the response ends: `error` for 5xx, `info` otherwise. */

@@ -282,8 +282,8 @@ export class FsStore implements ContentSource {
       // Foreign (non-distributable) layers live at their URLs, not in the registry.
       if (descriptor.urls && descriptor.urls.length > 0) continue;
       try {
-        // Touching the file, rather than only checking it, tells a concurrent garbage collection
-        // that the blob is in use again, so its grace period protects it.
+        // Touching the file, rather than only checking it, marks the blob as in use again for a
+        // concurrent garbage collection, so its grace period protects it.
         await utimes(this.linkPath(repository, descriptor.digest), now, now);
       } catch (error) {
         if (!isMissing(error)) throw error;

@@ -62,7 +62,7 @@ export const DEFAULT_GC_GRACE_PERIOD_MS = 60 * 60 * 1000;
  * Each repository's `index.json` is rewritten under the same lock file the server uses, and only
  * untagged entries are dropped, so a tag pushed while collection runs is never lost.
  *
- * NOTE: a push that finds an old, unreferenced blob already present (`HEAD` answers 200) and then
+ * NOTE: a push that finds an old, unreferenced blob already present (`HEAD` returns 200) and then
  * pushes a manifest over it races with collection: the manifest push marks the blob as fresh, but
  * when collection removed the blob just before, the push fails with `MANIFEST_BLOB_UNKNOWN` and
  * the client must push the blob again.

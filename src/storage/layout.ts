@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { RegistryError } from '../oci/errors.js';
 import { isRepositoryName } from '../oci/reference.js';
 
-/** Name of the folder inside a repository folder that holds its OCI image layout. */
+/** Name of the folder inside a repository folder that contains its OCI image layout. */
 export const LAYOUT_FOLDER = '_oci';
 
 /** Content of the `oci-layout` file (image-spec `image-layout.md`). */
@@ -70,12 +70,12 @@ export class StoreLayout {
     return join(this.root, 'uploads');
   }
 
-  /** The OCI image layout folder of a repository whose name has passed {@link checkRepositoryName}. */
+  /** Returns the OCI image layout folder of a repository whose name has passed {@link checkRepositoryName}. */
   repository(name: string): string {
     return join(this.repositories, ...name.split('/'), LAYOUT_FOLDER);
   }
 
-  /** The folder of an upload session whose id has passed {@link checkUploadId}. */
+  /** Returns the folder of an upload session whose id has passed {@link checkUploadId}. */
   upload(id: string): string {
     return join(this.uploads, id);
   }

@@ -19,6 +19,9 @@ import { KeyedMutex } from './mutex.js';
 /** How long an upload session lives after its last write, unless the store is opened with another value. */
 export const DEFAULT_UPLOAD_TTL_MS = 60 * 60 * 1000;
 
+/** Number of upload sessions whose running hash is kept in memory. */
+const RUNNING_HASH_LIMIT = 1024;
+
 /** The state of an upload session. */
 export interface UploadStatus {
   id: string;
@@ -62,6 +65,12 @@ export class FsUploads {
     await (await open(join(folder, 'data'), 'wx', 0o644)).close();
     const session: SessionFile = { repository, created: new Date().toISOString() };
     await writeFileAtomic(join(folder, 'session.json'), JSON.stringify(session));
+    if (this.hashes.size >= RUNNING_HASH_LIMIT) {
+      // Drop the oldest running hash. Sessions abandoned by their clients would otherwise pile up,
+      // and a session without one is hashed from its file when it completes.
+      const oldest = this.hashes.keys().next().value;
+      if (oldest !== undefined) this.hashes.delete(oldest);
+    }
     this.hashes.set(id, { hash: createHash('sha256'), size: 0 });
     return { id, repository, size: 0 };
   }

@@ -15,7 +15,9 @@ import { HtpasswdError, loadHtpasswd, parseHtpasswd } from '../../src/registry/h
 import { createAccessPolicy } from '../../src/registry/policy.js';
 import { TokenSigner } from '../../src/registry/token.js';
 import { type EmbeddedRegistry, startEmbeddedRegistry } from '../helpers/embedded-registry.js';
+import { skipUnless } from '../helpers/tools.js';
 import { errorCode, pushImage, request, sha256 } from './client.js';
+import { bcryptLine } from './users.js';
 
 const run = promisify(execFile);
 
@@ -44,7 +46,15 @@ async function pushBlobAs(
   });
 }
 
-describe('htpasswd', () => {
+describe('htpasswd', { skip: skipUnless('htpasswd') }, () => {
+  let carol: string;
+  let dave: string;
+
+  before(async () => {
+    carol = await bcryptLine('carol', 'carol-secret');
+    dave = await bcryptLine('dave', 'pass:word with spaces');
+  });
+
   it('SHA entries verify the right password only', async () => {
     const users = parseHtpasswd(HTPASSWD);
     assert.equal(await users.verify('alice', 'alice-secret'), true);
@@ -52,23 +62,74 @@ describe('htpasswd', () => {
     assert.equal(await users.verify('carol', 'anything'), false);
   });
 
-  it('bcrypt entry needs a bcrypt implementation', () => {
-    const line = 'carol:$2y$05$abcdefghijklmnopqrstuuJ8n2ZlW0v3hW1k9ZL4xv8a6sX7m0e1i';
-    assert.throws(() => parseHtpasswd(line), HtpasswdError);
+  it('htpasswd -B entries verify with bcrypt', async () => {
+    assert.match(carol, /^carol:\$2y\$05\$/);
+    const users = parseHtpasswd([carol, dave, ''].join('\n'));
+    assert.equal(await users.verify('carol', 'carol-secret'), true);
+    assert.equal(await users.verify('carol', 'carol-secre'), false);
+    assert.equal(await users.verify('dave', 'pass:word with spaces'), true);
+    assert.equal(await users.verify('dave', 'carol-secret'), false);
+  });
+
+  it('bcrypt $2a$ and $2b$ prefixes verify too', async () => {
+    const hash = carol.slice('carol:'.length);
+    for (const prefix of ['$2a$', '$2b$']) {
+      const users = parseHtpasswd(`carol:${prefix}${hash.slice(4)}`);
+      assert.equal(await users.verify('carol', 'carol-secret'), true, prefix);
+    }
+  });
+
+  it('users.has tells which users exist', () => {
+    const users = parseHtpasswd([carol, shaEntry('alice', 'x')].join('\n'));
+    assert.equal(users.has('carol'), true);
+    assert.equal(users.has('alice'), true);
+    assert.equal(users.has('mallory'), false);
+  });
+
+  it('injected bcrypt function is called with the hash', async () => {
     const compared: string[] = [];
-    const users = parseHtpasswd(line, {
+    const users = parseHtpasswd(carol, {
       bcrypt: async (password, hash) => {
         compared.push(hash);
+        return password === 'injected';
+      },
+    });
+    assert.equal(await users.verify('carol', 'injected'), true);
+    assert.deepEqual(compared, [carol.slice('carol:'.length)]);
+  });
+
+  it('successful checks are cached, failures are not', async () => {
+    let calls = 0;
+    const users = parseHtpasswd(carol, {
+      bcrypt: async (password) => {
+        calls += 1;
         return password === 'carol-secret';
       },
     });
-    return users.verify('carol', 'carol-secret').then((ok) => {
-      assert.equal(ok, true);
-      assert.deepEqual(compared, ['$2y$05$abcdefghijklmnopqrstuuJ8n2ZlW0v3hW1k9ZL4xv8a6sX7m0e1i']);
+    assert.equal(await users.verify('carol', 'carol-secret'), true);
+    assert.equal(await users.verify('carol', 'carol-secret'), true);
+    assert.equal(calls, 1);
+    assert.equal(await users.verify('carol', 'wrong'), false);
+    assert.equal(await users.verify('carol', 'wrong'), false);
+    assert.equal(calls, 3);
+  });
+
+  it('cacheMs 0 checks every time', async () => {
+    let calls = 0;
+    const users = parseHtpasswd(carol, {
+      cacheMs: 0,
+      bcrypt: async () => {
+        calls += 1;
+        return true;
+      },
     });
+    await users.verify('carol', 'a');
+    await users.verify('carol', 'a');
+    assert.equal(calls, 2);
   });
 
   it('unsupported hash is rejected with the fix', () => {
+    assert.throws(() => parseHtpasswd('dave:$apr1$salt$hash'), HtpasswdError);
     assert.throws(() => parseHtpasswd('dave:$apr1$salt$hash'), /htpasswd -B/);
     assert.throws(() => parseHtpasswd('no colon here'), /line 1/);
   });

@@ -294,6 +294,7 @@ describe('pulling blobs', () => {
       headers: { Range: 'bytes=20-30' },
     });
     assert.equal(response.status, 416);
+    assert.equal(response.headers.get('content-range'), 'bytes */20');
     assert.equal(await errorCode(response), 'RANGE_INVALID');
   });
 

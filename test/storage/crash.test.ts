@@ -1,6 +1,6 @@
 /**
  * Crash safety and concurrency of the store behind the registry. A registry process is killed
- * with SIGKILL while pushes are in flight; after a restart on the same folder, everything the
+ * with SIGKILL while pushes are in flight. After a restart on the same folder, everything the
  * registry acknowledged is served intact. Many parallel pushes to one repository, one tag and one
  * blob lose nothing.
  */

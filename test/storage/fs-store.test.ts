@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -160,5 +160,46 @@ describe('repositories', () => {
     const session = await shortLived.uploads.create('expire/me');
     await new Promise((resolve) => setTimeout(resolve, 20));
     await assert.rejects(shortLived.uploads.status('expire/me', session.id), hasCode('BLOB_UPLOAD_UNKNOWN'));
+  });
+});
+
+describe('index lock file', () => {
+  async function pushTagged(repository: string, tag: string): Promise<void> {
+    const config = await store.putBlob(repository, chunks('{}'));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: config.digest, size: 2 },
+        layers: [],
+      }),
+    );
+    await store.putManifest(repository, tag, manifest);
+  }
+
+  it('update waits for a lock another process holds', async () => {
+    await store.putBlob('lock/held', chunks('{}'));
+    const lock = join(store.repositoryFolder('lock/held'), '.index.json.lock');
+    await writeFile(lock, '99999\n');
+    let done = false;
+    const push = pushTagged('lock/held', 'v1').then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(done, false, 'the update waits while the lock exists');
+    await unlink(lock);
+    await push;
+    assert.deepEqual(await store.tags('lock/held'), ['v1']);
+  });
+
+  it('stale lock is taken over', async () => {
+    await store.putBlob('lock/stale', chunks('{}'));
+    const lock = join(store.repositoryFolder('lock/stale'), '.index.json.lock');
+    await writeFile(lock, '99999\n');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock, old, old);
+    await pushTagged('lock/stale', 'v1');
+    assert.deepEqual(await store.tags('lock/stale'), ['v1']);
+    await assert.rejects(stat(lock));
   });
 });
