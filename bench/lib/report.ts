@@ -136,7 +136,10 @@ function renderCase(result: CaseResult): string[] {
 
 function renderRow(table: Table, one: Row): string {
   const name = one.role === 'ocidrop' ? `**${one.name}**` : one.name;
-  if (one.samples.length === 0) return `| ${name} | ${one.error ?? 'no result'} | | | | | |`;
+  if (one.samples.length === 0) {
+    const emptyCells = table.kind === 'rate' ? 4 : 6;
+    return `| ${name} | ${one.error ?? 'no result'} |${' |'.repeat(emptyCells)}`;
+  }
 
   const clientRss = maxOf(one.samples.map((sample) => sample.clientRss));
   const serverRss = maxOf(one.samples.map((sample) => sample.serverRss));
@@ -194,7 +197,11 @@ function checkTargets(cases: CaseResult[]): TargetCheck[] {
   ) => {
     checks.push(
       value === undefined
-        ? { target, measured: 'not measured (a contender was skipped or failed)', met: undefined }
+        ? {
+            target,
+            measured: 'not measured (its case was not run, or a contender was skipped or failed)',
+            met: undefined,
+          }
         : { target, measured: explain(value), met: passes(value) },
     );
   };

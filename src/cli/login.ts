@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../client/errors.js';
 import { login, logout } from '../client/login.js';
 import { addPlainHttpOption, connectOptions } from './options.js';
-import { printLines } from './output.js';
+import { printJson, printLines } from './output.js';
 
 /** Registers `login` and `logout` on `program`. */
 export function registerLogin(program: Command): void {
@@ -19,11 +19,20 @@ export function registerLogin(program: Command): void {
       '-p, --password <password>',
       'password or token (visible in the process list: prefer --password-stdin)',
     )
-    .option('--password-stdin', 'read the password or token from stdin');
+    .option('--password-stdin', 'read the password or token from stdin')
+    .option('--json', 'print {registry, configPath}');
   addPlainHttpOption(loginCommand).action(
     async (
       registry: string,
-      options: { username: string; password?: string; passwordStdin?: boolean; plainHttp?: boolean },
+      options: {
+        username: string;
+        password?: string;
+        passwordStdin?: boolean;
+        plainHttp?: boolean;
+        insecure?: boolean;
+        caFile?: string;
+        json?: boolean;
+      },
     ) => {
       let password = options.password;
       if (options.passwordStdin) {
@@ -35,7 +44,8 @@ export function registerLogin(program: Command): void {
         throw new InvalidInputError('missing password: pipe it into --password-stdin, or pass --password');
       }
       const path = await login(registry, options.username, password, connectOptions(options));
-      printLines([`logged in to ${registry}; credentials stored in ${path}`]);
+      if (options.json) printJson({ registry, configPath: path });
+      else printLines([`logged in to ${registry}; credentials stored in ${path}`]);
     },
   );
 
@@ -43,9 +53,11 @@ export function registerLogin(program: Command): void {
     .command('logout')
     .description("remove a registry's credentials from Docker's config.json")
     .argument('<registry>', 'the registry host, such as localhost:5000')
-    .action(async (registry: string) => {
+    .option('--json', 'print {registry, removed}')
+    .action(async (registry: string, options: { json?: boolean }) => {
       const removed = await logout(registry);
-      printLines([removed ? `logged out of ${registry}` : `not logged in to ${registry}`]);
+      if (options.json) printJson({ registry, removed });
+      else printLines([removed ? `logged out of ${registry}` : `not logged in to ${registry}`]);
     });
 }
 

@@ -1,14 +1,23 @@
 #!/usr/bin/env node
 /**
- * The `ocidrop` command: push, pull, url, tags and serve.
+ * The `ocidrop` command: push, pull, url, tags, the registry commands (resolve, tag, repos, copy,
+ * attach, discover, manifest, blob), login and serve.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerAttach } from './attach.js';
+import { registerBlob } from './blob.js';
+import { registerCopy } from './copy.js';
+import { registerDiscover } from './discover.js';
 import { registerLogin } from './login.js';
+import { registerManifest } from './manifest.js';
 import { printError } from './output.js';
 import { registerPull } from './pull.js';
 import { registerPush } from './push.js';
+import { registerRepos } from './repos.js';
+import { registerResolve } from './resolve.js';
 import { registerServe } from './serve.js';
+import { registerTag } from './tag.js';
 import { registerTags } from './tags.js';
 import { registerUrl } from './url.js';
 
@@ -23,6 +32,14 @@ function createProgram(): Command {
   registerPull(program);
   registerUrl(program);
   registerTags(program);
+  registerResolve(program);
+  registerTag(program);
+  registerRepos(program);
+  registerCopy(program);
+  registerAttach(program);
+  registerDiscover(program);
+  registerManifest(program);
+  registerBlob(program);
   registerLogin(program);
   registerServe(program);
   return program;

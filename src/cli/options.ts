@@ -1,17 +1,24 @@
 /**
  * Options and argument parsers shared by the commands.
  */
+import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type Platform, parsePlatform } from '../oci/platform.js';
 
-/** Adds `--plain-http`, which makes the client speak HTTP to a registry that is not on loopback. */
+/**
+ * Adds the connection options: `--plain-http`, which makes the client speak HTTP to a registry that
+ * is not on loopback, `--insecure` and `--ca-file`.
+ */
 export function addPlainHttpOption(command: Command): Command {
-  return command.addOption(
-    new Option(
-      '--plain-http',
-      'speak plain HTTP instead of HTTPS (the default for localhost, 127.0.0.1 and [::1])',
-    ),
-  );
+  return command
+    .addOption(
+      new Option(
+        '--plain-http',
+        'speak plain HTTP instead of HTTPS (the default for localhost, 127.0.0.1 and [::1])',
+      ),
+    )
+    .addOption(new Option('--insecure', "accept the registry's TLS certificate without checking it"))
+    .addOption(new Option('--ca-file <file>', 'also trust the certificate authorities in this PEM file'));
 }
 
 /** Parses a `--platform` value for commander, turning a bad value into its usage error. */
@@ -23,9 +30,31 @@ export function platformArgument(value: string): Platform {
   }
 }
 
-/** Returns the client options that `--plain-http` sets; loopback hosts get plain HTTP without it. */
-export function connectOptions(options: { plainHttp?: boolean }): { plainHttp?: boolean } {
-  return options.plainHttp ? { plainHttp: true } : {};
+/**
+ * Returns the client options that `--plain-http`, `--insecure` and `--ca-file` set; loopback hosts
+ * get plain HTTP without the flag.
+ * @throws InvalidArgumentError when the CA file cannot be read.
+ */
+export function connectOptions(options: {
+  plainHttp?: boolean;
+  insecure?: boolean;
+  caFile?: string;
+}): { plainHttp?: boolean; insecure?: boolean; ca?: Buffer } {
+  let ca: Buffer | undefined;
+  if (options.caFile !== undefined) {
+    try {
+      ca = readFileSync(options.caFile);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `cannot read the CA file ${JSON.stringify(options.caFile)}: ${(error as Error).message}`,
+      );
+    }
+  }
+  return {
+    ...(options.plainHttp ? { plainHttp: true } : {}),
+    ...(options.insecure ? { insecure: true } : {}),
+    ...(ca === undefined ? {} : { ca }),
+  };
 }
 
 /** Parses `--concurrency`: a whole number from 1 to 32. */
@@ -61,4 +90,14 @@ export function chunkSizeArgument(value: string): number {
     );
   }
   return bytes;
+}
+
+/** Collects a repeatable option's values into a list, for commander. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Parses `--max-unpack-size`: like `--chunk-size`, bytes or a size such as `2GiB`. */
+export function sizeArgument(value: string): number {
+  return chunkSizeArgument(value);
 }

@@ -5,7 +5,13 @@ import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { pull } from '../client/pull.js';
 import type { Platform } from '../oci/platform.js';
-import { addPlainHttpOption, concurrencyArgument, connectOptions, platformArgument } from './options.js';
+import {
+  addPlainHttpOption,
+  concurrencyArgument,
+  connectOptions,
+  platformArgument,
+  sizeArgument,
+} from './options.js';
 import { printJson, printLines } from './output.js';
 import { createProgressDisplay } from './progress.js';
 
@@ -22,6 +28,12 @@ export function registerPull(program: Command): void {
       platformArgument,
     )
     .option('--concurrency <n>', 'how many files to download at once (default: 3)', concurrencyArgument)
+    .option('--overwrite', 'replace files and folders that exist in the output folder')
+    .option(
+      '--max-unpack-size <size>',
+      'reject a folder that unpacks to more than this, such as 2GiB (default: 8GiB)',
+      sizeArgument,
+    )
     .option('--json', 'print the written files as JSON');
   addPlainHttpOption(command).action(
     async (
@@ -32,6 +44,8 @@ export function registerPull(program: Command): void {
         json?: boolean;
         plainHttp?: boolean;
         concurrency?: number;
+        overwrite?: boolean;
+        maxUnpackSize?: number;
       },
     ) => {
       const progress = createProgressDisplay();
@@ -42,6 +56,8 @@ export function registerPull(program: Command): void {
           ...(options.platform === undefined ? {} : { platform: options.platform }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           onProgress: progress.listener,
+          ...(options.overwrite ? { overwrite: true } : {}),
+          ...(options.maxUnpackSize === undefined ? {} : { maxUnpackSize: options.maxUnpackSize }),
         });
       } finally {
         progress.stop();

@@ -2,9 +2,16 @@
  * `ocidrop push REF [OS/ARCH=]FILE...`: publishes files as one artifact under a tag.
  */
 import type { Command } from 'commander';
+import { parseAnnotation, readAnnotationFile } from '../client/annotation-file.js';
 import { parsePushInput } from '../client/plan.js';
 import { push } from '../client/push.js';
-import { addPlainHttpOption, chunkSizeArgument, concurrencyArgument, connectOptions } from './options.js';
+import {
+  addPlainHttpOption,
+  chunkSizeArgument,
+  collect,
+  concurrencyArgument,
+  connectOptions,
+} from './options.js';
 import { printJson, printLines } from './output.js';
 import { createProgressDisplay, formatBytes } from './progress.js';
 
@@ -24,14 +31,36 @@ export function registerPush(program: Command): void {
       'upload files larger than this in chunks of this size, such as 5MiB (default: one request per file)',
       chunkSizeArgument,
     )
+    .option(
+      '-a, --annotation <key=value>',
+      'add an annotation to the manifests and the index; repeat for more',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--annotation-file <file>',
+      'JSON file of annotations as oras reads it: {"$manifest": {...}, "FILE NAME": {...}}',
+    )
+    .option('--artifact-type <type>', 'the artifactType of the manifests (default: application/vnd.ocidrop.release.v1)')
     .option('--json', 'print the result as JSON');
   addPlainHttpOption(command).action(
     async (
       reference: string,
       files: string[],
-      options: { json?: boolean; plainHttp?: boolean; concurrency?: number; chunkSize?: number },
+      options: {
+        json?: boolean;
+        plainHttp?: boolean;
+        concurrency?: number;
+        chunkSize?: number;
+        annotation: string[];
+        annotationFile?: string;
+        artifactType?: string;
+      },
     ) => {
       const inputs = files.map(parsePushInput);
+      const fromFile =
+        options.annotationFile === undefined ? undefined : await readAnnotationFile(options.annotationFile);
+      const annotations = { ...fromFile?.manifest, ...Object.fromEntries(options.annotation.map(parseAnnotation)) };
       const progress = createProgressDisplay();
       let result: Awaited<ReturnType<typeof push>>;
       try {
@@ -40,6 +69,9 @@ export function registerPush(program: Command): void {
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
           onProgress: progress.listener,
+          annotations,
+          ...(fromFile === undefined ? {} : { fileAnnotations: fromFile.files }),
+          ...(options.artifactType === undefined ? {} : { artifactType: options.artifactType }),
         });
       } finally {
         progress.stop();
@@ -52,8 +84,9 @@ export function registerPush(program: Command): void {
       const lines = [`pushed ${result.reference}@${result.digest}`];
       for (const file of result.files) {
         const where = file.platforms.length > 0 ? file.platforms.join(', ') : 'every platform';
+        const kind = file.directory ? 'folder, ' : '';
         const state = file.uploaded ? 'uploaded' : 'already in the registry';
-        lines.push(`  ${file.title} (${formatBytes(file.size)}) for ${where}, ${state}`);
+        lines.push(`  ${file.title} (${kind}${formatBytes(file.size)}) for ${where}, ${state}`);
       }
       printLines(lines);
     },

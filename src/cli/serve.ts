@@ -1,45 +1,88 @@
 /**
- * The `serve` command: the embedded OCI registry and the download gateway in one process.
+ * The `serve` command: the embedded OCI registry and the download gateway in one process, or the
+ * gateway alone in front of remote registries.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
+import { loadConfig } from '../serve/config.js';
 import { defaultDataDir } from '../serve/paths.js';
 import { startServer } from '../serve/server.js';
 
-/** Registers `ocidrop serve [--data DIR] [--host HOST] [--port PORT]` on `program`. */
+/** Registers `ocidrop serve [--config FILE] [--no-registry] [--data DIR] [--host HOST] [--port PORT]` on `program`. */
 export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('run the embedded OCI registry (at /v2/) and the download gateway (every other path)')
-    .option('--data <dir>', 'folder that stores the registry content', defaultDataDir())
+    .option(
+      '--config <file>',
+      'YAML or JSON configuration: remote registries, exposed and private repositories, signing keys (see docs/GATEWAY.md)',
+    )
+    .option(
+      '--no-registry',
+      'run the gateway alone, in front of the remote registries of --config, without the embedded registry',
+    )
+    .option(
+      '--data <dir>',
+      'folder that stores the registry content and the link signing key',
+      defaultDataDir(),
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on; 0 picks a free port', parsePort, 5000)
     .option('--log-level <level>', 'log level of the JSON log on stderr: error, warn, info or debug', 'info')
-    .action(async (options: { data: string; host: string; port: number; logLevel: string }) => {
-      const logger = pino({ name: 'ocidrop', level: options.logLevel }, pino.destination(2));
-      const running = await startServer({ dataDir: options.data, host: options.host, port: options.port, logger });
-      process.stdout.write(
-        `ocidrop serve: registry and download gateway at ${running.url}\n` +
-          `  data:  ${options.data}\n` +
-          `  push:  ocidrop push ${running.registryHost}/hello:1.0.0 dist/*/hello*\n` +
-          `  share: ${running.url}/hello\n`,
-      );
-      const stop = (signal: NodeJS.Signals): void => {
-        logger.info({ signal }, 'shutting down');
-        running.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
+    .action(
+      async (options: {
+        config?: string;
+        registry: boolean;
+        data: string;
+        host: string;
+        port: number;
+        logLevel: string;
+      }) => {
+        const config = options.config === undefined ? undefined : await loadConfig(options.config);
+        const logger = pino({ name: 'ocidrop', level: options.logLevel }, pino.destination(2));
+        const running = await startServer({
+          dataDir: options.data,
+          host: options.host,
+          port: options.port,
+          logger,
+          ...(config === undefined ? {} : { config }),
+          // Without the flag the configuration decides; `--no-registry` always turns the registry off.
+          ...(options.registry ? {} : { registry: false }),
+        });
+        const shown = config?.publicUrl ?? running.url;
+        const lines = [
+          `ocidrop serve: ${running.store ? 'registry and download gateway' : 'download gateway'} at ${running.url}`,
+        ];
+        if (running.store) {
+          lines.push(
+            `  data:  ${options.data}`,
+            `  push:  ocidrop push ${running.registryHost}/hello:1.0.0 dist/*/hello*`,
+          );
+        }
+        lines.push(
+          `  share: ${shown}/hello`,
+          `  link:  ocidrop link hello:1.0.0 --expires 24h${options.config ? ` --config ${options.config}` : ''}`,
         );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+        process.stdout.write(`${lines.join('\n')}\n`);
+        const stop = (signal: NodeJS.Signals): void => {
+          logger.info({ signal }, 'shutting down');
+          running.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
 }
 
 function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d{1,5}$/.test(value) || port > 65535) {
-    throw new InvalidArgumentError(`invalid port ${JSON.stringify(value)}: use a number from 0 to 65535 (0 picks a free port)`);
+    throw new InvalidArgumentError(
+      `invalid port ${JSON.stringify(value)}: use a number from 0 to 65535 (0 picks a free port)`,
+    );
   }
   return port;
 }

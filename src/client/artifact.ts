@@ -6,7 +6,15 @@
 import { CREATED, FILE_MAIN, FILE_MODE, formatFileMode, TITLE, VERSION } from '../oci/annotations.js';
 import { type Digest, digestOf } from '../oci/digest.js';
 import { type Descriptor, encodeManifest, type ImageIndex, type ImageManifest } from '../oci/manifest.js';
-import { FILE_BLOB, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, OCIDROP_ARTIFACT } from '../oci/media-types.js';
+import {
+  FILE_BLOB,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_LAYER_TAR_GZIP,
+  OCI_MANIFEST,
+  OCIDROP_ARTIFACT,
+} from '../oci/media-types.js';
+import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
 import type { Platform } from '../oci/platform.js';
 import type { ArtifactPlan, InspectedFile } from './plan.js';
 
@@ -41,6 +49,12 @@ export interface ReleaseInfo {
   version: string;
   /** Recorded as `org.opencontainers.image.created` in RFC 3339. */
   created: Date;
+  /** More annotations for every manifest and the index; they override the version and time. */
+  annotations?: Record<string, string>;
+  /** More annotations per file, keyed by title; they override the ones ocidrop sets. */
+  fileAnnotations?: Record<string, Record<string, string>>;
+  /** The `artifactType` of every manifest and the index. @default {@link OCIDROP_ARTIFACT} */
+  artifactType?: string;
 }
 
 /**
@@ -49,27 +63,34 @@ export interface ReleaseInfo {
  * index. Without them, one manifest holds the shared files.
  */
 export function buildArtifact(plan: ArtifactPlan, release: ReleaseInfo): BuiltArtifact {
-  const annotations = { [VERSION]: release.version, [CREATED]: release.created.toISOString() };
-  const extras = plan.extras.map((file) => fileDescriptor(file, false));
+  const annotations = {
+    [VERSION]: release.version,
+    [CREATED]: release.created.toISOString(),
+    ...release.annotations,
+  };
+  const artifactType = release.artifactType ?? OCIDROP_ARTIFACT;
+  const describe = (file: InspectedFile, main: boolean) =>
+    fileDescriptor(file, main, release.fileAnnotations?.[file.title]);
+  const extras = plan.extras.map((file) => describe(file, false));
 
   if (plan.builds.length === 0) {
-    return { manifests: [encode(manifestOf(extras, annotations))] };
+    return { manifests: [encode(manifestOf(extras, annotations, artifactType))] };
   }
 
   const manifests = plan.builds.map((build) => {
-    const built = encode(manifestOf([fileDescriptor(build.program, true), ...extras], annotations));
+    const built = encode(manifestOf([describe(build.program, true), ...extras], annotations, artifactType));
     return { ...built, platform: build.platform };
   });
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: OCI_INDEX,
-    artifactType: OCIDROP_ARTIFACT,
+    artifactType,
     manifests: manifests.map((built) => ({
       mediaType: OCI_MANIFEST,
       digest: built.digest,
       size: built.bytes.byteLength,
       platform: built.platform,
-      artifactType: OCIDROP_ARTIFACT,
+      artifactType,
     })),
     annotations,
   };
@@ -77,21 +98,39 @@ export function buildArtifact(plan: ArtifactPlan, release: ReleaseInfo): BuiltAr
   return { manifests, index: { index, bytes, digest: digestOf(bytes) } };
 }
 
-function manifestOf(layers: Descriptor[], annotations: Record<string, string>): ImageManifest {
+function manifestOf(
+  layers: Descriptor[],
+  annotations: Record<string, string>,
+  artifactType: string,
+): ImageManifest {
   return {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    artifactType: OCIDROP_ARTIFACT,
+    artifactType,
     config: EMPTY_CONFIG_DESCRIPTOR,
     layers,
     annotations,
   };
 }
 
-function fileDescriptor(file: InspectedFile, main: boolean): Descriptor {
-  const annotations: Record<string, string> = { [TITLE]: file.title, [FILE_MODE]: formatFileMode(file.mode) };
+// A directory is described as oras describes one, so that oras unpacks it as well; the tar
+// entries carry the modes, and the digest of the uncompressed tar lets a pull check the unpacked bytes.
+function fileDescriptor(
+  file: InspectedFile,
+  main: boolean,
+  extra: Record<string, string> | undefined,
+): Descriptor {
+  const annotations: Record<string, string> = { [TITLE]: file.title };
+  if (file.directory === undefined) {
+    annotations[FILE_MODE] = formatFileMode(file.mode);
+  } else {
+    annotations[ORAS_CONTENT_DIGEST] = file.directory.contentDigest;
+    annotations[ORAS_CONTENT_UNPACK] = 'true';
+  }
   if (main) annotations[FILE_MAIN] = 'true';
-  return { mediaType: FILE_BLOB, digest: file.digest, size: file.size, annotations };
+  Object.assign(annotations, extra);
+  const mediaType = file.directory === undefined ? FILE_BLOB : OCI_LAYER_TAR_GZIP;
+  return { mediaType, digest: file.digest, size: file.size, annotations };
 }
 
 function encode(manifest: ImageManifest): BuiltManifest {

@@ -3,7 +3,8 @@
  * a 401's `WWW-Authenticate` names (Docker registry token specification: `GET realm?service=&scope=`
  * with Basic credentials, or an OAuth2 `POST` with a refresh token for an identity token).
  *
- * Tokens are cached per scope for the life of the client.
+ * Tokens are cached per scope until their `expires_in` runs out (60 seconds when the token server
+ * names no lifetime).
  */
 import { type Dispatcher, request } from 'undici';
 import { type AuthChallenge, findChallenge } from './challenge.js';
@@ -30,7 +31,7 @@ export class Authenticator {
   private scheme: 'basic' | 'bearer' | undefined;
   private realm: URL | undefined;
   private service: string | undefined;
-  private readonly tokens = new Map<Scope, string>();
+  private readonly tokens = new Map<Scope, { token: string; expiresAt: number }>();
   private credentials: Promise<Credentials | undefined> | undefined;
 
   constructor(
@@ -38,14 +39,20 @@ export class Authenticator {
     private readonly resolveCredentials: CredentialResolver,
     private readonly dispatcher: Dispatcher,
     private readonly userAgent: string,
+    private readonly secure = false,
   ) {}
 
   /** Returns the `Authorization` value to send for `scope` before any challenge, if one is known. */
   async authorization(scope: Scope | undefined): Promise<string | undefined> {
     if (this.scheme === 'basic') return basicHeader(await this.lookupCredentials());
     if (this.scheme === 'bearer' && scope !== undefined) {
-      const token = this.tokens.get(scope);
-      return token === undefined ? undefined : `Bearer ${token}`;
+      const cached = this.tokens.get(scope);
+      if (cached === undefined) return undefined;
+      if (cached.expiresAt <= Date.now()) {
+        this.tokens.delete(scope);
+        return undefined;
+      }
+      return `Bearer ${cached.token}`;
     }
     return undefined;
   }
@@ -93,20 +100,31 @@ export class Authenticator {
         cause: error,
       });
     }
+    // Credentials go to the realm, so a registry reached over HTTPS must not send them over plain HTTP.
+    if (this.secure && realm.protocol !== 'https:') {
+      throw new AuthenticationError(
+        `${this.host} named the token realm ${redactUrl(realm)} over plain HTTP; ocidrop sends credentials for an HTTPS registry over HTTPS only`,
+      );
+    }
+    if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
+      throw new AuthenticationError(`${this.host} named a token realm with the scheme ${realm.protocol}`);
+    }
     this.scheme = 'bearer';
     this.realm = realm;
     this.service = challenge.params['service'];
 
     const scopes = new Set<string>();
     for (const part of (challenge.params['scope'] ?? '').split(' ')) if (part) scopes.add(part);
-    if (scope !== undefined) scopes.add(scope);
+    // A scope may list several resources separated by spaces, as a cross-repository mount does.
+    for (const part of (scope ?? '').split(' ')) if (part) scopes.add(part);
 
-    const token = await this.requestToken([...scopes]);
+    const { token, expiresIn } = await this.requestToken([...scopes]);
     // The token is cached under the scope the caller asks with, which is all later lookups know.
-    this.tokens.set(scope ?? '', token);
+    // It is dropped a little before it expires, so that a request does not start with a stale one.
+    this.tokens.set(scope ?? '', { token, expiresAt: Date.now() + Math.max(expiresIn - 5, 1) * 1000 });
   }
 
-  private async requestToken(scopes: string[]): Promise<string> {
+  private async requestToken(scopes: string[]): Promise<{ token: string; expiresIn: number }> {
     const realm = new URL(this.realm!);
     const credentials = await this.lookupCredentials();
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
@@ -150,7 +168,7 @@ export class Authenticator {
       throw await responseError(method, realm, response, hint);
     }
     const text = await readCapped(response.body, MAX_TOKEN_RESPONSE);
-    let parsed: { token?: unknown; access_token?: unknown } | undefined;
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown } | undefined;
     try {
       parsed = text === undefined ? undefined : JSON.parse(text.toString('utf8'));
     } catch {
@@ -162,7 +180,9 @@ export class Authenticator {
         `the token server ${redactUrl(realm)} for ${this.host} sent no token in its response`,
       );
     }
-    return token;
+    // The token specification defaults a missing expires_in to 60 seconds.
+    const expiresIn = typeof parsed?.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
+    return { token, expiresIn };
   }
 
   private lookupCredentials(): Promise<Credentials | undefined> {

@@ -4,7 +4,7 @@
  */
 import { parseReference, type Reference } from '../oci/reference.js';
 import type { CredentialResolver } from './credentials.js';
-import { RegistryClient } from './registry-client.js';
+import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
 
 /** Connection settings of the push, pull and url operations. */
 export interface ConnectOptions {
@@ -14,6 +14,10 @@ export interface ConnectOptions {
   plainHttp?: boolean;
   /** @default Docker's `config.json` */
   credentials?: CredentialResolver;
+  /** Accept any TLS certificate. @default false */
+  insecure?: boolean;
+  /** PEM certificates of extra certificate authorities to trust. */
+  ca?: string | Buffer;
 }
 
 /** Parses `reference` when it is a string; `defaultTag` fills in a missing tag and digest. */
@@ -29,13 +33,20 @@ export async function withClient<T>(
   action: (client: RegistryClient) => Promise<T>,
 ): Promise<T> {
   if (options.client !== undefined) return action(options.client);
-  const client = new RegistryClient(reference.apiHost, {
-    ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-  });
+  const client = new RegistryClient(reference.apiHost, clientOptions(options));
   try {
     return await action(client);
   } finally {
     await client.close();
   }
+}
+
+/** Returns the {@link RegistryClient} options that `options` set. */
+export function clientOptions(options: ConnectOptions): RegistryClientOptions {
+  return {
+    ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.insecure ? { insecure: true } : {}),
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+  };
 }

@@ -128,3 +128,28 @@ function formatResponseMessage(init: {
   if (init.hint) message += `; ${init.hint}`;
   return message;
 }
+
+/**
+ * An entry of a directory archive that could write outside the output folder, or an archive over
+ * the unpack limits. Nothing of the archive is left in the output folder.
+ */
+export class UnsafeArchiveError extends OcidropError {
+  override name = 'UnsafeArchiveError';
+  /** The entry's path as the archive names it. */
+  readonly entry: string;
+  constructor(entry: string, reason: string) {
+    super('ERR_UNSAFE_ARCHIVE', `unsafe archive entry ${JSON.stringify(entry)}: ${reason}; nothing was unpacked`);
+    this.entry = entry;
+  }
+}
+
+/** A pull that would replace an existing file or folder without `overwrite`. */
+export class OutputExistsError extends OcidropError {
+  override name = 'OutputExistsError';
+  /** The existing path. */
+  readonly path: string;
+  constructor(path: string) {
+    super('ERR_OUTPUT_EXISTS', `${path} already exists: move it away, or pull with --overwrite to replace it`);
+    this.path = path;
+  }
+}

@@ -19,6 +19,10 @@ export interface LoginOptions {
   configPath?: string;
   /** Speak plain HTTP. @default true for loopback hosts only */
   plainHttp?: boolean;
+  /** Accept any TLS certificate. @default false */
+  insecure?: boolean;
+  /** PEM certificates of extra certificate authorities to trust. */
+  ca?: string | Buffer;
 }
 
 /**
@@ -42,6 +46,8 @@ export async function login(
   const client = new RegistryClient(apiHost(registry), {
     credentials: async () => credentials,
     ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
+    ...(options.insecure ? { insecure: true } : {}),
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
   });
   try {
     await client.ping();

@@ -5,10 +5,11 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { createDigester, type Digest } from '../oci/digest.js';
+import { basename, join, resolve } from 'node:path';
+import { createDigester, type Digest, digestOf } from '../oci/digest.js';
 import { detectExecutable, EXECUTABLE_HEADER_SIZE } from '../oci/executable.js';
 import { formatPlatform, type Platform, parsePlatform } from '../oci/platform.js';
+import { packDirectory } from './directory.js';
 import { InvalidInputError } from './errors.js';
 
 /** One file to push, with the platform given on the command line, if any. */
@@ -29,6 +30,11 @@ export interface InspectedFile {
   mode: number;
   /** Platforms this file is the program for; empty for a file that ships with every platform. */
   platforms: Platform[];
+  /**
+   * Set for a directory, which is pushed as one tar+gzip blob: the packed file (the blob's bytes)
+   * and the digest of its uncompressed tar (`io.deis.oras.content.digest`).
+   */
+  directory?: { archive: string; contentDigest: Digest };
 }
 
 /** One platform's manifest: its program and the files every platform gets. */
@@ -74,9 +80,11 @@ export function parsePushInput(argument: string): PushInput {
 /**
  * Reads a file's header, digest, size and mode. A file with an explicit platform keeps it; any other
  * executable (ELF, Mach-O, PE) gets the platforms of its header, every architecture of a universal Mach-O file.
- * @throws InvalidInputError when the path does not exist or is not a regular file.
+ * A directory is packed into a reproducible tar+gzip file inside `workDir` ({@link packDirectory}).
+ * @throws InvalidInputError when the path does not exist, is neither a file nor a directory, or is a
+ *   directory given with a platform or without `workDir`.
  */
-export async function inspectInput(input: PushInput): Promise<InspectedFile> {
+export async function inspectInput(input: PushInput, workDir?: string): Promise<InspectedFile> {
   let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(input.path);
@@ -85,10 +93,10 @@ export async function inspectInput(input: PushInput): Promise<InspectedFile> {
     const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new InvalidInputError(`cannot read ${JSON.stringify(input.path)}: ${reason}`, { cause: error });
   }
-  if (!info.isFile())
-    throw new InvalidInputError(
-      `${JSON.stringify(input.path)} is not a regular file: push takes files, not folders`,
-    );
+  if (info.isDirectory()) return inspectDirectory(input, info.mode, workDir);
+  if (!info.isFile()) {
+    throw new InvalidInputError(`${JSON.stringify(input.path)} is neither a regular file nor a folder`);
+  }
 
   let platforms: Platform[] = [];
   if (input.platform !== undefined) {
@@ -151,6 +159,29 @@ function checkUniqueTitles(files: InspectedFile[], where: string): void {
     }
     byTitle.set(file.title, file);
   }
+}
+
+async function inspectDirectory(input: PushInput, mode: number, workDir: string | undefined): Promise<InspectedFile> {
+  if (input.platform !== undefined) {
+    throw new InvalidInputError(
+      `${JSON.stringify(input.path)} is a folder: a platform build must be one executable file, so drop the platform prefix`,
+    );
+  }
+  if (workDir === undefined) {
+    throw new InvalidInputError(`${JSON.stringify(input.path)} is a folder, and no work folder was given to pack it in`);
+  }
+  const title = basename(resolve(input.path));
+  const archive = join(workDir, `${digestOf(resolve(input.path)).slice(7, 23)}.tar.gz`);
+  const packed = await packDirectory(resolve(input.path), archive);
+  return {
+    path: input.path,
+    title,
+    digest: packed.digest,
+    size: packed.size,
+    mode: mode & 0o7777,
+    platforms: [],
+    directory: { archive, contentDigest: packed.contentDigest },
+  };
 }
 
 async function readHeader(path: string): Promise<Uint8Array> {

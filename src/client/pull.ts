@@ -1,17 +1,24 @@
-import { chmod, mkdir, open, rename } from 'node:fs/promises';
+/**
+ * `pull`: writes the files of one platform of an artifact into a folder, verifying each blob while
+ * it streams, and unpacking directory blobs (`io.deis.oras.content.unpack`) safely.
+ */
+import { chmod, lstat, mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FILE_MAIN, FILE_MODE, parseFileMode } from '../oci/annotations.js';
-import type { Digest } from '../oci/digest.js';
+import { type Digest, isDigest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js';
 import type { Reference } from '../oci/reference.js';
 import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { downloadBlob, partialPath } from './download.js';
-import { InvalidInputError } from './errors.js';
+import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
+import { InvalidInputError, OutputExistsError } from './errors.js';
 import type { ProgressListener } from './progress.js';
 import type { RegistryClient } from './registry-client.js';
 import { resolveManifests, type TitledBlob, titledBlobs } from './resolve.js';
 import { validateTitles } from './titles.js';
+import { unpackDirectory } from './unpack.js';
 
 /** Options of {@link pull}. */
 export interface PullOptions extends ConnectOptions {
@@ -20,6 +27,10 @@ export interface PullOptions extends ConnectOptions {
   onProgress?: ProgressListener;
   /** Files downloaded at once. @default {@link DEFAULT_CONCURRENCY} */
   concurrency?: number;
+  /** Replace files and folders that exist in the output folder. @default false */
+  overwrite?: boolean;
+  /** Maximum uncompressed bytes of one directory blob. @default {@link DEFAULT_MAX_UNPACK_SIZE} */
+  maxUnpackSize?: number;
 }
 
 /** One file written by {@link pull}. */
@@ -33,6 +44,8 @@ export interface PulledFile {
   mode: number;
   /** Whether the file is the platform's program. */
   main: boolean;
+  /** `directory` for a directory blob (`io.deis.oras.content.unpack`) that was unpacked. */
+  kind: 'file' | 'directory';
 }
 
 /** Summary of a {@link pull}: the manifest used and the files written. */
@@ -52,6 +65,9 @@ export interface PullResult {
  * @throws PlatformNotFoundError listing the platforms the artifact has.
  * @throws NotAnArtifactError for content without titled blobs, such as a container image.
  * @throws DigestMismatchError when a blob's bytes do not match its descriptor.
+ * @throws OutputExistsError when a file or folder of that name exists and `overwrite` is unset;
+ *   nothing is written then.
+ * @throws UnsafeArchiveError for a directory blob with an entry that could escape its folder.
  */
 export async function pull(
   reference: string | Reference,
@@ -68,9 +84,15 @@ export async function pull(
     validateTitles(blobs.map((blob) => blob.title));
 
     const folder = resolve(outputDir);
+    if (!options.overwrite) {
+      for (const blob of blobs) {
+        const destination = join(folder, blob.title);
+        if ((await lstatOrUndefined(destination)) !== undefined) throw new OutputExistsError(destination);
+      }
+    }
     await mkdir(folder, { recursive: true });
     const files = await mapWithLimit(blobs, options.concurrency ?? DEFAULT_CONCURRENCY, (blob) =>
-      downloadFile(client, source.repository, blob, folder, options.onProgress),
+      downloadFile(client, source.repository, blob, folder, options),
     );
 
     const result: PullResult = { reference: source.toString(), digest: resolved.digest, files };
@@ -84,9 +106,10 @@ async function downloadFile(
   repository: string,
   blob: TitledBlob,
   folder: string,
-  onProgress: ProgressListener | undefined,
+  options: PullOptions,
 ): Promise<PulledFile> {
   const { title, descriptor } = blob;
+  const onProgress = options.onProgress;
   const main = descriptor.annotations?.[FILE_MAIN] === 'true';
   // Set-user-ID, set-group-ID and sticky bits from an artifact are never applied.
   const mode = (parseFileMode(descriptor.annotations?.[FILE_MODE]) ?? (main ? 0o755 : 0o644)) & 0o777;
@@ -97,9 +120,24 @@ async function downloadFile(
 
   report(0, 'started');
   await downloadBlob(client, repository, descriptor, partial, (bytes) => report(bytes, 'running'));
+  if (descriptor.annotations?.[ORAS_CONTENT_UNPACK] === 'true') {
+    try {
+      await unpackInto(partial, folder, title, descriptor, options);
+    } finally {
+      // A rejected archive is not worth resuming, and an unpacked one is no longer needed.
+      await rm(partial, { force: true });
+    }
+    await syncFolder(folder);
+    report(descriptor.size, 'done');
+    return { title, path: destination, digest: descriptor.digest, size: descriptor.size, mode: 0o755, main, kind: 'directory' };
+  }
   await syncFile(partial);
   await chmod(partial, mode);
   try {
+    // rename() replaces a file or a symbolic link without following it, but not a folder.
+    if (options.overwrite && (await lstatOrUndefined(destination))?.isDirectory()) {
+      await rm(destination, { recursive: true });
+    }
     await rename(partial, destination);
   } catch (error) {
     // The verified partial file stays, so the next pull finishes without downloading again.
@@ -112,7 +150,44 @@ async function downloadFile(
   }
   await syncFolder(folder);
   report(descriptor.size, 'done');
-  return { title, path: destination, digest: descriptor.digest, size: descriptor.size, mode, main };
+  return { title, path: destination, digest: descriptor.digest, size: descriptor.size, mode, main, kind: 'file' };
+}
+
+// Unpacks a verified directory blob into a fresh staging folder beside the destination, then moves
+// the result into place, so that a rejected archive leaves nothing behind.
+async function unpackInto(
+  archive: string,
+  folder: string,
+  title: string,
+  descriptor: Descriptor,
+  options: PullOptions,
+): Promise<void> {
+  const staging = await mkdtemp(join(folder, '.ocidrop-unpack-'));
+  try {
+    const contentDigest = descriptor.annotations?.[ORAS_CONTENT_DIGEST];
+    await unpackDirectory(archive, staging, title, {
+      ...(contentDigest !== undefined && isDigest(contentDigest) ? { contentDigest } : {}),
+      ...(options.maxUnpackSize === undefined ? {} : { maxSize: options.maxUnpackSize }),
+    });
+    const destination = join(folder, title);
+    const existing = await lstatOrUndefined(destination);
+    if (existing !== undefined) {
+      if (!options.overwrite) throw new OutputExistsError(destination);
+      await rm(destination, { recursive: true, force: true });
+    }
+    await rename(join(staging, title), destination);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 async function syncFile(path: string): Promise<void> {

@@ -5,12 +5,16 @@
  * tag never points at content that is not there yet ("Pushing Manifests" in distribution-spec `spec.md`).
  */
 import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ByteRange } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { Reference } from '../oci/reference.js';
 import { buildArtifact, EMPTY_CONFIG, EMPTY_CONFIG_DESCRIPTOR } from './artifact.js';
+import { archiveTime } from './directory.js';
 import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { InvalidInputError } from './errors.js';
@@ -30,6 +34,12 @@ export interface PushOptions extends ConnectOptions {
    * @default unset: every blob goes in one `PUT`
    */
   chunkSize?: number;
+  /** Annotations of every manifest and of the index (`--annotation KEY=VALUE`). */
+  annotations?: Record<string, string>;
+  /** Annotations per file, keyed by title (`--annotation-file`). */
+  fileAnnotations?: Record<string, Record<string, string>>;
+  /** `artifactType` of the manifests and the index. @default `application/vnd.ocidrop.release.v1` */
+  artifactType?: string;
 }
 
 /** One file as pushed. */
@@ -42,6 +52,8 @@ export interface PushedFile {
   platforms: string[];
   /** False when the registry already had the blob. */
   uploaded: boolean;
+  /** True for a folder, pushed as one tar+gzip blob. */
+  directory: boolean;
 }
 
 /** Summary of a {@link push}: the reference, digest and files published. */
@@ -74,10 +86,33 @@ export async function push(
   }
   const tag = target.tag;
 
+  // Folders are packed here before the upload, and the packed files removed afterwards.
+  const workDir = await mkdtemp(join(tmpdir(), 'ocidrop-push-'));
+  try {
+    return await pushInspected(target, tag, inputs, workDir, options);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function pushInspected(
+  target: Reference,
+  tag: string,
+  inputs: PushInput[],
+  workDir: string,
+  options: PushOptions,
+): Promise<PushResult> {
   const files: InspectedFile[] = [];
-  for (const input of inputs) files.push(await inspectInput(input));
+  for (const input of inputs) files.push(await inspectInput(input, workDir));
   const plan = planArtifact(files);
-  const artifact = buildArtifact(plan, { version: tag, created: options.created ?? new Date() });
+  checkAnnotatedTitles(files, options.fileAnnotations);
+  const artifact = buildArtifact(plan, {
+    version: tag,
+    created: options.created ?? defaultCreated(),
+    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+    ...(options.fileAnnotations === undefined ? {} : { fileAnnotations: options.fileAnnotations }),
+    ...(options.artifactType === undefined ? {} : { artifactType: options.artifactType }),
+  });
 
   return withClient(target, options, async (client) => {
     const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
@@ -117,9 +152,29 @@ export async function push(
         size: file.size,
         platforms: file.platforms.map(formatPlatform),
         uploaded: uploaded.has(file.digest),
+        directory: file.directory !== undefined,
       })),
     };
   });
+}
+
+// With SOURCE_DATE_EPOCH set, the creation time is fixed too, so the same inputs give the same manifests.
+function defaultCreated(): Date {
+  return process.env['SOURCE_DATE_EPOCH'] ? archiveTime() : new Date();
+}
+
+function checkAnnotatedTitles(
+  files: InspectedFile[],
+  fileAnnotations: Record<string, Record<string, string>> | undefined,
+): void {
+  const titles = new Set(files.map((file) => file.title));
+  for (const title of Object.keys(fileAnnotations ?? {})) {
+    if (!titles.has(title)) {
+      throw new InvalidInputError(
+        `the annotations name the file ${JSON.stringify(title)}, which is not among the pushed files (${[...titles].join(', ')})`,
+      );
+    }
+  }
 }
 
 // Uploads each distinct blob once, `concurrency` at a time, and returns the digests that were sent.
@@ -140,7 +195,7 @@ async function uploadFiles(
     report(0, 'started');
     const openFile = (range?: ByteRange) => {
       const source = createReadStream(
-        file.path,
+        file.directory?.archive ?? file.path,
         range === undefined ? {} : { start: range.start, end: range.end },
       );
       const offset = range?.start ?? 0;

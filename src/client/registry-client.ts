@@ -12,8 +12,8 @@ import { Agent, type Dispatcher, request } from 'undici';
 import type { BlobReader, ByteRange, FetchedManifest } from '../content/source.js';
 import { type Digest, digestOf, isDigest, parseDigest } from '../oci/digest.js';
 import { DigestMismatchError, InvalidManifestError } from '../oci/errors.js';
-import { MAX_MANIFEST_SIZE, parseManifest } from '../oci/manifest.js';
-import { FILE_BLOB, MANIFEST_ACCEPT } from '../oci/media-types.js';
+import { type Descriptor, type ImageIndex, MAX_MANIFEST_SIZE, parseManifest } from '../oci/manifest.js';
+import { FILE_BLOB, MANIFEST_ACCEPT, OCI_INDEX } from '../oci/media-types.js';
 import { Authenticator, repositoryScope, type Scope } from './auth.js';
 import { parseWwwAuthenticate } from './challenge.js';
 import { type CredentialResolver, dockerConfigResolver } from './credentials.js';
@@ -40,6 +40,12 @@ export const MAX_RETRY_DELAY = 30_000;
 /** Redirects followed for one GET or HEAD, as blob downloads often go to a storage host. */
 const MAX_REDIRECTS = 5;
 
+/** Pages of one tag or catalog listing followed through `Link` headers. */
+export const MAX_LIST_PAGES = 1000;
+
+/** Chunk size of an upload that is repeated in chunks after a 413 (Payload Too Large). */
+const FALLBACK_CHUNK_SIZE = 4 * 1024 * 1024;
+
 /** Options of {@link RegistryClient}. */
 export interface RegistryClientOptions {
   /**
@@ -61,6 +67,10 @@ export interface RegistryClientOptions {
   retries?: number;
   /** First backoff delay in milliseconds; each retry doubles it. @default 250 */
   retryDelay?: number;
+  /** Accept any TLS certificate, as for a registry with a self-signed one (`--insecure`). @default false */
+  insecure?: boolean;
+  /** PEM certificates of extra certificate authorities to trust (`--ca-file`). */
+  ca?: string | Buffer;
 }
 
 /** Digest, media type and size of a manifest, from a HEAD request. */
@@ -101,7 +111,12 @@ export class RegistryClient {
     this.baseUrl = `${plainHttp ? 'http' : 'https'}://${host}`;
     this.origin = new URL(this.baseUrl).origin;
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connections: 16 });
+    const tls = {
+      ...(options.insecure ? { rejectUnauthorized: false } : {}),
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    };
+    this.dispatcher =
+      options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connections: 16, connect: tls });
     this.userAgent = options.userAgent ?? USER_AGENT;
     this.retries = options.retries ?? 3;
     this.retryDelay = options.retryDelay ?? 250;
@@ -110,6 +125,7 @@ export class RegistryClient {
       options.credentials ?? dockerConfigResolver(),
       this.dispatcher,
       this.userAgent,
+      !plainHttp,
     );
   }
 
@@ -187,6 +203,20 @@ export class RegistryClient {
     bytes: Buffer,
     mediaType: string,
   ): Promise<Digest> {
+    return (await this.pushManifest(repository, reference, bytes, mediaType)).digest;
+  }
+
+  /**
+   * Uploads a manifest like {@link putManifest} and also tells whether the registry processed its
+   * `subject`: an `OCI-Subject` header in the answer ("Pushing Manifests with Subject"). A registry
+   * that did not is expected to get the fallback referrers tag from the client.
+   */
+  async pushManifest(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<{ digest: Digest; subjectProcessed: boolean }> {
     const digest = digestOf(bytes);
     const { response } = await this.send({
       method: 'PUT',
@@ -203,7 +233,7 @@ export class RegistryClient {
         `${this.host} stored manifest ${repository}:${reference} as ${reported}, expected ${digest}`,
       );
     }
-    return digest;
+    return { digest, subjectProcessed: header(response.headers, 'oci-subject') !== undefined };
   }
 
   /** Returns a blob's size (`HEAD /v2/<name>/blobs/<digest>`), or undefined when the registry lacks it. */
@@ -285,14 +315,120 @@ export class RegistryClient {
     });
     await discard(started.response.body);
     const session = await this.uploadLocation('POST', started);
+    const minimum = Number(header(started.response.headers, 'oci-chunk-min-length') ?? 0) || 0;
+    let chunkSize = options.chunkSize === undefined ? undefined : Math.max(options.chunkSize, minimum);
     try {
-      await this.sendContent(session, blob, open, scope, options.chunkSize);
+      await this.sendContent(session, blob, open, scope, chunkSize);
+      return { uploaded: true };
     } catch (error) {
       // The spec recommends a DELETE for a session the client gives up on, so the registry drops its data.
       await this.cancelUpload(session, scope);
+      const tooLarge = error instanceof RegistryResponseError && error.status === 413;
+      if (!tooLarge || (chunkSize !== undefined && chunkSize < blob.size)) throw error;
+    }
+
+    // The registry (or a proxy in front of it) rejected the body as too large, so the blob goes again in chunks.
+    chunkSize = Math.max(minimum, Math.min(FALLBACK_CHUNK_SIZE, Math.ceil(blob.size / 4)), 1);
+    const retried = await this.send({
+      method: 'POST',
+      url: this.url(`/v2/${repository}/blobs/uploads/`),
+      headers: { 'content-length': '0' },
+      scope,
+      expect: [202],
+    });
+    await discard(retried.response.body);
+    const second = await this.uploadLocation('POST', retried);
+    try {
+      await this.sendContent(second, blob, open, scope, chunkSize);
+    } catch (error) {
+      await this.cancelUpload(second, scope);
       throw error;
     }
     return { uploaded: true };
+  }
+
+  /**
+   * Deletes a manifest by digest (`DELETE /v2/<name>/manifests/<digest>`, "Deleting Manifests").
+   * Registries may refuse deletion with 405 (CNCF Distribution does unless deletion is enabled).
+   * @throws RegistryResponseError with the status, such as 404 or 405.
+   */
+  async deleteManifest(repository: string, digest: Digest): Promise<void> {
+    const { response } = await this.send({
+      method: 'DELETE',
+      url: this.url(`/v2/${repository}/manifests/${digest}`),
+      scope: repositoryDeleteScope(repository),
+      expect: [202],
+    });
+    await discard(response.body);
+  }
+
+  /**
+   * Deletes a blob (`DELETE /v2/<name>/blobs/<digest>`, "Deleting Blobs").
+   * @throws RegistryResponseError with the status, such as 404 or 405.
+   */
+  async deleteBlob(repository: string, digest: Digest): Promise<void> {
+    const { response } = await this.send({
+      method: 'DELETE',
+      url: this.url(`/v2/${repository}/blobs/${digest}`),
+      scope: repositoryDeleteScope(repository),
+      expect: [202],
+    });
+    await discard(response.body);
+  }
+
+  /**
+   * Lists the manifests whose `subject` is `digest` ("Listing Referrers",
+   * `GET /v2/<name>/referrers/<digest>`), optionally only those of one `artifactType`. A registry
+   * without the referrers API (404) is asked for the fallback tag `<alg>-<hex>` instead
+   * ("Referrers Tag Schema"), which CNCF Distribution 2.8 needs.
+   */
+  async referrers(repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const url = this.url(`/v2/${repository}/referrers/${digest}`);
+    if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
+    const { response } = await this.send({
+      method: 'GET',
+      url,
+      headers: { accept: OCI_INDEX },
+      scope: repositoryScope(repository, false),
+      expect: [200, 404],
+    });
+    let index: ImageIndex | undefined;
+    let filtered = false;
+    if (response.statusCode === 200) {
+      filtered = (header(response.headers, 'oci-filters-applied') ?? '').includes('artifactType');
+      index = parseReferrersIndex(await readCapped(response.body, MAX_MANIFEST_SIZE), url);
+    } else {
+      await discard(response.body);
+      index = await this.referrersTagIndex(repository, digest);
+    }
+    const entries = index?.manifests ?? [];
+    if (artifactType === undefined || filtered) return entries;
+    return entries.filter((entry) => entry.artifactType === artifactType);
+  }
+
+  /**
+   * Mounts a blob from another repository of the same registry ("Mounting a blob from another
+   * repository", `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other>`). Asks for `pull,push`
+   * on the target and `pull` on the source.
+   * @returns true when the registry mounted it (201), false when it did not (202) and the blob must be uploaded.
+   */
+  async mountBlob(repository: string, digest: Digest, from: string): Promise<boolean> {
+    const url = this.url(`/v2/${repository}/blobs/uploads/`);
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', from);
+    const scope = `${repositoryScope(repository, true)} ${repositoryScope(from, false)}`;
+    const sent = await this.send({
+      method: 'POST',
+      url,
+      headers: { 'content-length': '0' },
+      scope,
+      expect: [201, 202],
+    });
+    await discard(sent.response.body);
+    if (sent.response.statusCode === 201) return true;
+    // The registry opened an upload session instead; it is closed, since uploadBlob opens its own.
+    await this.cancelUpload(await this.uploadLocation('POST', sent), scope);
+    return false;
   }
 
   /**
@@ -323,7 +459,16 @@ export class RegistryClient {
     let url: URL | undefined = this.url(path);
     if (options.pageSize !== undefined) url.searchParams.set('n', String(options.pageSize));
 
-    while (url !== undefined) {
+    for (let pages = 0; url !== undefined; pages++) {
+      if (pages >= MAX_LIST_PAGES) {
+        throw new RegistryResponseError({
+          method: 'GET',
+          url: redactUrl(url),
+          status: 200,
+          errors: [],
+          hint: `the listing has more than ${MAX_LIST_PAGES} pages; ask with a larger page size`,
+        });
+      }
       const page = await this.send({ method: 'GET', url, scope, expect: [200] });
       const body = await readCapped(page.response.body, MAX_LIST_PAGE);
       const parsed = body === undefined ? undefined : parseJson(body);
@@ -340,6 +485,16 @@ export class RegistryClient {
       }
       entries.push(...(values ?? []));
       url = nextLink(header(page.response.headers, 'link'), page.url);
+      // A next page on another origin would receive the registry's credentials' scope and tokens.
+      if (url !== undefined && url.origin !== this.origin) {
+        throw new RegistryResponseError({
+          method: 'GET',
+          url: redactUrl(page.url),
+          status: 200,
+          errors: [],
+          hint: `the Link header points the next page to another origin, ${url.origin}; ocidrop follows pages on ${this.origin} only`,
+        });
+      }
     }
     return entries;
   }
@@ -426,7 +581,22 @@ export class RegistryClient {
         hint: 'the registry sent no Location for the upload session',
       });
     }
-    return new URL(location, sent.url);
+    const target = new URL(location, sent.url);
+    checkNoDowngrade(method, sent.url, target, 'the upload Location');
+    return target;
+  }
+
+  // Reads the fallback referrers index under the tag `<alg>-<hex>`; none means no referrers.
+  private async referrersTagIndex(repository: string, digest: Digest): Promise<ImageIndex | undefined> {
+    const tag = referrersTag(digest);
+    try {
+      const fetched = await this.getManifest(repository, tag);
+      const parsed = parseManifest(fetched.bytes, fetched.mediaType);
+      return parsed.kind === 'index' ? parsed.manifest : undefined;
+    } catch (error) {
+      if (error instanceof RegistryResponseError && error.status === 404) return undefined;
+      throw error;
+    }
   }
 
   private url(path: string): URL {
@@ -477,7 +647,9 @@ export class RegistryClient {
         if (++redirects > MAX_REDIRECTS) {
           throw await responseError(init.method, url, response, `more than ${MAX_REDIRECTS} redirects`);
         }
-        url = new URL(location, url);
+        const next = new URL(location, url);
+        checkNoDowngrade(init.method, url, next, 'the redirect');
+        url = next;
         continue;
       }
 
@@ -547,6 +719,12 @@ export class RegistryClient {
   }
 }
 
+/** Returns the fallback tag of a digest's referrers index, `<alg>-<hex>` ("Referrers Tag Schema"). */
+export function referrersTag(digest: Digest): string {
+  const { algorithm, encoded } = parseDigest(digest);
+  return `${algorithm}-${encoded}`.slice(0, 128);
+}
+
 /** Tells whether a response status is worth another attempt: 408, 429 and 5xx except 501 and 505. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
@@ -575,6 +753,38 @@ function connectionHint(url: URL, reason: string): string | undefined {
   if (/timeout|ETIMEDOUT/i.test(reason))
     return `${url.host} did not respond in time; check the network or try again`;
   return undefined;
+}
+
+// Rejects a move from HTTPS to plain HTTP, which would expose the request to the network.
+function checkNoDowngrade(method: string, from: URL, to: URL, what: string): void {
+  if (from.protocol === 'https:' && to.protocol !== 'https:') {
+    throw new RegistryResponseError({
+      method,
+      url: redactUrl(from),
+      status: 0,
+      errors: [],
+      hint: `${what} leads from HTTPS to ${to.protocol.replace(':', '')} (${redactUrl(to)}), which ocidrop does not follow`,
+    });
+  }
+}
+
+/** Scope for deleting in a repository; the token specification names the action `delete`. */
+function repositoryDeleteScope(repository: string): Scope {
+  return `repository:${repository}:delete`;
+}
+
+function parseReferrersIndex(body: Buffer | undefined, url: URL): ImageIndex {
+  const parsed = body === undefined ? undefined : parseManifest(body, OCI_INDEX);
+  if (parsed?.kind !== 'index') {
+    throw new RegistryResponseError({
+      method: 'GET',
+      url: redactUrl(url),
+      status: 200,
+      errors: [],
+      hint: 'the referrers response is not an OCI image index',
+    });
+  }
+  return parsed.manifest;
 }
 
 function parseJson(body: Buffer): unknown {

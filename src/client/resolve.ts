@@ -78,8 +78,12 @@ export async function resolveManifests(
   return { digest: fetched.digest, manifests };
 }
 
-// Fetches the manifest the reference names, turning a 404 into an error that names what to check.
-async function fetchTop(client: RegistryClient, reference: Reference): Promise<FetchedManifest> {
+
+/**
+ * Fetches the manifest a reference names, turning a 404 into an {@link ArtifactNotFoundError} that
+ * names what to check.
+ */
+export async function fetchTop(client: RegistryClient, reference: Reference): Promise<FetchedManifest> {
   try {
     return await client.getManifest(reference.repository, reference.reference!);
   } catch (error) {

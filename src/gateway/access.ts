@@ -1,5 +1,5 @@
 /**
- * Who may open what through the gateway. Public repositories are open to everyone. A private
+ * Access control of the gateway. Public repositories are open to everyone. A private
  * repository opens only for a user with a password (HTTP Basic, RFC 7617) or for a request whose
  * signed link covers its exact path and platform. A signature that is present is always checked,
  * so an expired or altered link gets a clear 403 page even on a public repository.
@@ -26,7 +26,7 @@ export interface GatewayAccessOptions {
   realm?: string;
 }
 
-/** What a request was allowed by. */
+/** The credential that allowed a request. */
 export interface Grant {
   /** The user whose password was checked. */
   user?: string;
@@ -66,7 +66,9 @@ export class AccessControl {
   ): Promise<Grant> {
     const signed = this.checkSignature(path, query, platform);
     if (signed) return { signed: true };
-    if (repository === undefined || !this.isPrivate(repository)) {
+    // A public repository needs no user, so its requests skip the password check and its bcrypt cost.
+    if (repository !== undefined && !this.isPrivate(repository)) return { signed: false };
+    if (repository === undefined) {
       const user = await this.user(req);
       return user === undefined ? { signed: false } : { user, signed: false };
     }

@@ -35,6 +35,7 @@ export interface FileToSend {
 /**
  * Sends the response to a `GET` or `HEAD` for one file.
  *
+ * @returns the bytes of file content sent: 0 for `HEAD` and `304`.
  * @throws GatewayError `RANGE_NOT_SATISFIABLE` before anything is sent. Errors from the source are thrown
  *   before the headers go out. Once streaming has started, a failure destroys the response and is rethrown.
  */
@@ -45,7 +46,7 @@ export async function sendFile(
   repository: string,
   file: FileToSend,
   options: FileResponseOptions,
-): Promise<void> {
+): Promise<number> {
   const etag = `"${file.digest}"`;
   const lastModified = httpDate(options.created);
   const headers: Record<string, string> = {
@@ -63,7 +64,7 @@ export async function sendFile(
   if (ifNoneMatchHolds(header(req, 'if-none-match'), etag)) {
     res.writeHead(304, headers);
     res.end();
-    return;
+    return 0;
   }
 
   const rangeHeader = ifRangeHolds(header(req, 'if-range'), etag, lastModified)
@@ -89,7 +90,7 @@ export async function sendFile(
       res.writeHead(200, headers);
     }
     res.end();
-    return;
+    return 0;
   }
 
   const reader = await source.blob(
@@ -117,6 +118,7 @@ export async function sendFile(
     check = new DigestCheck(file.digest, file.size);
   }
   await pipeline(reader.stream, check, res);
+  return Number(headers['Content-Length']);
 }
 
 /** Tells whether an error only means that the visitor went away before the response ended. */

@@ -124,15 +124,20 @@ export function toGatewayError(
   }
   if (error instanceof OcidropError && UPSTREAM_CODES.has(error.code)) {
     // The message can name the upstream URL, which is the operator's business: it goes to the log only.
-    return new GatewayError('UPSTREAM_FAILED', 'the registry behind this gateway failed; try again later', detail, {
-      cause: error,
-    });
+    return new GatewayError(
+      'UPSTREAM_FAILED',
+      'the registry behind this gateway failed; try again later',
+      detail,
+      {
+        cause: error,
+      },
+    );
   }
   return new GatewayError('INTERNAL', 'internal error while serving the request', detail, { cause: error });
 }
 
-// Codes of the registry client's errors for a registry that cannot be reached, refuses the
-// gateway's credentials or answers outside the spec, and of a host the configuration does not name.
+// Codes of the registry client's errors for a registry that cannot be reached, rejects the
+// gateway's credentials or responds outside the spec, and of a host the configuration does not name.
 const UPSTREAM_CODES = new Set([
   'ERR_REGISTRY_RESPONSE',
   'ERR_REGISTRY_CONNECTION',

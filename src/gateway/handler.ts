@@ -71,10 +71,10 @@ export interface GatewayOptions {
   blobCache?: DiskBlobCacheOptions;
   /** Private repositories, users and signed links. @default every repository public, no signed links */
   access?: GatewayAccessOptions;
-  /** Where downloads and upstream timings are counted, and what `/-/metrics` renders. */
+  /** The metrics that count downloads and upstream timings, and that `/-/metrics` renders. */
   metrics?: GatewayMetrics;
   /**
-   * Answer a download of a public repository with a redirect to the blob's presigned storage URL when the
+   * Redirect a download of a public repository to the blob's presigned storage URL when the
    * source offers one (`ContentSource.blobUrl`), so that the bytes do not pass through the gateway.
    * Private and signed downloads are always streamed, because a storage URL would outlive the grant.
    * @default false
@@ -118,7 +118,7 @@ interface RequestContext {
   query: URLSearchParams;
   baseUrl: string;
   channel: Channel;
-  /** What allowed the request: a user, a signed link or neither. */
+  /** The credential that allowed the request: a user, a signed link or neither. */
   grant: Grant;
   /** True when the response must not be kept by shared caches: the repository is private or the link signed. */
   restricted: boolean;
@@ -253,7 +253,11 @@ class Gateway {
     const latest = await this.findLatest(repository, versions, context.channel, false);
     if (version === LATEST) {
       if (latest === undefined) throw noVersion(repository, versions);
-      redirect(context, pagePath(repository, latest) + rawQuery(context), cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`));
+      redirect(
+        context,
+        pagePath(repository, latest) + rawQuery(context),
+        cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`),
+      );
       return;
     }
     const shownVersion = version ?? latest;
@@ -291,7 +295,13 @@ class Gateway {
         route.kind === 'download'
           ? downloadPath(repository, version, build.platform)
           : filePath(repository, version, route.name, build.platform);
-      redirect(context, target, cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`), fromHeaders, headers);
+      redirect(
+        context,
+        target,
+        cacheControl(context, `public, max-age=${SHORT_MAX_AGE}`),
+        fromHeaders,
+        headers,
+      );
       return;
     }
 
@@ -320,16 +330,14 @@ class Gateway {
       }
     }
 
-    await sendFile(context.req, context.res, this.source, repository, file, {
+    const sent = await sendFile(context.req, context.res, this.source, repository, file, {
       cacheControl: cacheControl(context, IMMUTABLE),
       vary: fromHeaders ? DETECTION_HEADERS : [],
       created: release.created,
       headers,
     });
-    const status = context.res.statusCode;
-    if (context.req.method === 'GET' && (status === 200 || status === 206)) {
-      this.count(repository, version, build, Number(context.res.getHeader('content-length') ?? 0));
-    }
+    if (context.req.method === 'GET' && context.res.statusCode !== 304)
+      this.count(repository, version, build, sent);
   }
 
   private count(repository: string, version: string, build: Build, bytes: number): void {
@@ -418,6 +426,8 @@ class Gateway {
     context.res.end(context.req.method === 'HEAD' ? undefined : text);
   }
 
+  // NOTE: the script downloads through unsigned URLs, so for a private repository it works only with
+  // credentials (which `curl | sh` does not pass on), not through a signed link.
   private async install(context: RequestContext, route: Extract<Route, { kind: 'install' }>): Promise<void> {
     const { repository } = route;
     const requested = context.query.get('version') ?? LATEST;
@@ -640,7 +650,7 @@ function cacheControl(context: RequestContext, shared: string): string {
   return context.restricted ? 'private, no-store' : shared;
 }
 
-/** The platform a signed link is bound to: `os/arch[/variant]` from the query, or `''` when unpinned. */
+/** Returns the platform a signed link is bound to: `os/arch[/variant]` from the query, or `''` when unpinned. */
 function signedPlatform(query: URLSearchParams): string {
   const os = query.get('os');
   if (os === null) return '';

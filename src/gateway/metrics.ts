@@ -19,7 +19,7 @@ export class GatewayMetrics {
     this.registry = new Registry();
     this.downloads = new Counter({
       name: 'ocidrop_gateway_downloads_total',
-      help: 'Files sent in full or in part, by public repository name, version and platform (any for builds without one).',
+      help: 'Downloads that ended, whole files and ranges alike, by public repository name, version and platform (any for builds without one); redirects to storage count when sent.',
       labelNames: ['repository', 'version', 'platform'],
       registers: [this.registry],
     });
@@ -38,7 +38,7 @@ export class GatewayMetrics {
     });
   }
 
-  /** Counts one download of `bytes` bytes. */
+  /** Counts one download of `bytes` bytes, once its response has ended. */
   recordDownload(repository: string, version: string, platform: string, bytes: number): void {
     const labels = { repository, version, platform };
     this.downloads.inc(labels);
@@ -87,7 +87,8 @@ export function timedSource(source: ContentSource, metrics: GatewayMetrics, upst
   };
   if (source.blobUrl) {
     const blobUrl = source.blobUrl.bind(source);
-    timed.blobUrl = (repository: string, digest: Digest) => time('blob_url', () => blobUrl(repository, digest));
+    timed.blobUrl = (repository: string, digest: Digest) =>
+      time('blob_url', () => blobUrl(repository, digest));
   }
   return timed;
 }

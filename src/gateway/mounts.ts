@@ -32,7 +32,7 @@ export class MountedSource implements ContentSource {
   async repositories(): Promise<string[]> {
     const names = new Set(this.mounts.keys());
     if (this.fallback) for (const name of await this.fallback.repositories()) names.add(name);
-    return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return [...names].sort();
   }
 
   tags(repository: string): Promise<string[]> {

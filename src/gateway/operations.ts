@@ -22,8 +22,8 @@ export function isOperationsPath(pathname: string): boolean {
 }
 
 /**
- * Answers an operator path: `/-/healthz` with `200 ok` while the process serves requests, `/-/metrics`
- * with the Prometheus text format.
+ * Serves an operator path: `/-/healthz` returns `200 ok` while the process serves requests, and
+ * `/-/metrics` returns the Prometheus text format.
  * @throws GatewayError `NOT_FOUND` for another path under the prefix or for metrics that are not
  *   collected, `METHOD_NOT_ALLOWED` for a method other than GET and HEAD.
  */
@@ -34,9 +34,14 @@ export async function serveOperations(
   metrics: GatewayMetrics | undefined,
 ): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    throw new GatewayError('METHOD_NOT_ALLOWED', `method ${req.method} is not allowed here; use GET or HEAD`, {}, {
-      headers: { Allow: 'GET, HEAD' },
-    });
+    throw new GatewayError(
+      'METHOD_NOT_ALLOWED',
+      `method ${req.method} is not allowed here; use GET or HEAD`,
+      {},
+      {
+        headers: { Allow: 'GET, HEAD' },
+      },
+    );
   }
 
   let body: string;

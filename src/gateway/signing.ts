@@ -57,7 +57,8 @@ export class LinkSigner {
           `invalid signing key id ${JSON.stringify(key.id)}: use 1 to 64 letters, digits, ".", "_" or "-"`,
         );
       }
-      if (this.keys.has(key.id)) throw new SigningKeyError(`signing key id ${JSON.stringify(key.id)} appears twice`);
+      if (this.keys.has(key.id))
+        throw new SigningKeyError(`signing key id ${JSON.stringify(key.id)} appears twice`);
       if (key.secret.length < MIN_SECRET_BYTES) {
         throw new SigningKeyError(
           `signing key ${JSON.stringify(key.id)} is ${key.secret.length} bytes long: use at least ${MIN_SECRET_BYTES} random bytes`,
@@ -113,11 +114,14 @@ export class LinkSigner {
 export function parseDuration(text: string): number {
   const match = /^(\d{1,6})([smhd])$/.exec(text.trim());
   if (!match) {
-    throw new Error(`invalid duration ${JSON.stringify(text)}: use a number and a unit, such as 90s, 30m, 24h or 7d`);
+    throw new Error(
+      `invalid duration ${JSON.stringify(text)}: use a number and a unit, such as 90s, 30m, 24h or 7d`,
+    );
   }
   const units = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
   const milliseconds = Number(match[1]) * units[match[2] as keyof typeof units];
-  if (milliseconds === 0) throw new Error(`invalid duration ${JSON.stringify(text)}: it must be longer than 0`);
+  if (milliseconds === 0)
+    throw new Error(`invalid duration ${JSON.stringify(text)}: it must be longer than 0`);
   return milliseconds;
 }
 

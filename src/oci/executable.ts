@@ -55,7 +55,8 @@ export function detectExecutable(header: Uint8Array): ExecutableInfo | undefined
   if (header.byteLength >= 8) {
     const magic = view.getUint32(0, false);
     // Thin Mach-O files are little-endian on every CPU macOS runs on: bytes ce/cf fa ed fe.
-    if (magic === 0xcefaedfe || magic === 0xcffaedfe) return machOf([MACH_CPU_TYPES[view.getUint32(4, true)]]);
+    if (magic === 0xcefaedfe || magic === 0xcffaedfe)
+      return machOf([MACH_CPU_TYPES[view.getUint32(4, true)]]);
     // A universal (fat) file lists its architectures in big-endian fat_arch records of 20 bytes.
     if (magic === 0xcafebabe) return detectUniversal(view);
   }
@@ -87,7 +88,10 @@ function detectUniversal(view: DataView): ExecutableInfo | undefined {
 function machOf(architectures: (string | undefined)[]): ExecutableInfo | undefined {
   const known = architectures.filter((architecture): architecture is string => architecture !== undefined);
   if (known.length === 0) return undefined;
-  return { format: 'mach-o', platforms: [...new Set(known)].map((architecture) => ({ os: 'darwin', architecture })) };
+  return {
+    format: 'mach-o',
+    platforms: [...new Set(known)].map((architecture) => ({ os: 'darwin', architecture })),
+  };
 }
 
 function detectPe(view: DataView): ExecutableInfo | undefined {

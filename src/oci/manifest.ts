@@ -70,13 +70,21 @@ export function parseManifest(bytes: Uint8Array | string, contentType?: string):
   }
   let body: unknown;
   try {
-    body = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    body = JSON.parse(
+      typeof bytes === 'string'
+        ? bytes
+        : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+    );
   } catch (error) {
-    throw new InvalidManifestError(`manifest is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new InvalidManifestError(`manifest is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (!isObject(body)) throw new InvalidManifestError('manifest must be a JSON object');
   if (body['schemaVersion'] !== 2) {
-    throw new InvalidManifestError(`manifest schemaVersion must be 2, got ${JSON.stringify(body['schemaVersion'])}`);
+    throw new InvalidManifestError(
+      `manifest schemaVersion must be 2, got ${JSON.stringify(body['schemaVersion'])}`,
+    );
   }
   const declared = body['mediaType'];
   if (declared !== undefined && typeof declared !== 'string') {
@@ -84,7 +92,9 @@ export function parseManifest(bytes: Uint8Array | string, contentType?: string):
   }
   const headerType = contentType?.split(';')[0]?.trim() || undefined;
   if (declared !== undefined && headerType !== undefined && declared !== headerType) {
-    throw new InvalidManifestError(`manifest mediaType ${JSON.stringify(declared)} differs from Content-Type ${JSON.stringify(headerType)}`);
+    throw new InvalidManifestError(
+      `manifest mediaType ${JSON.stringify(declared)} differs from Content-Type ${JSON.stringify(headerType)}`,
+    );
   }
   let mediaType = declared ?? headerType;
   if (mediaType === undefined || mediaType === 'application/json') {
@@ -96,7 +106,8 @@ export function parseManifest(bytes: Uint8Array | string, contentType?: string):
   const subject = body['subject'] === undefined ? undefined : parseDescriptor(body['subject'], 'subject');
 
   if (isIndexMediaType(mediaType)) {
-    if (!Array.isArray(body['manifests'])) throw new InvalidManifestError('index must have a "manifests" array');
+    if (!Array.isArray(body['manifests']))
+      throw new InvalidManifestError('index must have a "manifests" array');
     const manifests = body['manifests'].map((entry, i) => parseDescriptor(entry, `manifests[${i}]`));
     const manifest: ImageIndex = { ...(body as object), schemaVersion: 2, manifests } as ImageIndex;
     assign(manifest, { artifactType, annotations, subject });
@@ -106,7 +117,12 @@ export function parseManifest(bytes: Uint8Array | string, contentType?: string):
     const config = parseDescriptor(body['config'], 'config');
     if (!Array.isArray(body['layers'])) throw new InvalidManifestError('manifest must have a "layers" array');
     const layers = body['layers'].map((entry, i) => parseDescriptor(entry, `layers[${i}]`));
-    const manifest: ImageManifest = { ...(body as object), schemaVersion: 2, config, layers } as ImageManifest;
+    const manifest: ImageManifest = {
+      ...(body as object),
+      schemaVersion: 2,
+      config,
+      layers,
+    } as ImageManifest;
     assign(manifest, { artifactType, annotations, subject });
     return { kind: 'manifest', mediaType, manifest };
   }
@@ -123,28 +139,44 @@ export function parseManifest(bytes: Uint8Array | string, contentType?: string):
 export function parseDescriptor(value: unknown, where = 'descriptor'): Descriptor {
   if (!isObject(value)) throw new InvalidManifestError(`${where} must be an object`);
   const mediaType = value['mediaType'];
-  if (typeof mediaType !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/.test(mediaType)) {
-    throw new InvalidManifestError(`${where}.mediaType must be a media type such as "application/octet-stream", got ${JSON.stringify(mediaType)}`);
+  if (
+    typeof mediaType !== 'string' ||
+    !/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/.test(mediaType)
+  ) {
+    throw new InvalidManifestError(
+      `${where}.mediaType must be a media type such as "application/octet-stream", got ${JSON.stringify(mediaType)}`,
+    );
   }
   const digest = value['digest'];
   if (typeof digest !== 'string' || !isDigest(digest)) {
-    throw new InvalidManifestError(`${where}.digest must be a sha256 or sha512 digest, got ${JSON.stringify(digest)}`);
+    throw new InvalidManifestError(
+      `${where}.digest must be a sha256 or sha512 digest, got ${JSON.stringify(digest)}`,
+    );
   }
   const size = value['size'];
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    throw new InvalidManifestError(`${where}.size must be a non-negative integer, got ${JSON.stringify(size)}`);
+    throw new InvalidManifestError(
+      `${where}.size must be a non-negative integer, got ${JSON.stringify(size)}`,
+    );
   }
   const descriptor: Descriptor = { ...(value as object), mediaType, digest, size } as Descriptor;
   const annotations = optionalAnnotations(value['annotations'], `${where}.annotations`);
   if (annotations) descriptor.annotations = annotations;
   optionalString(value, 'artifactType', where);
   optionalString(value, 'data', where);
-  if (value['urls'] !== undefined && !(Array.isArray(value['urls']) && value['urls'].every((url) => typeof url === 'string'))) {
+  if (
+    value['urls'] !== undefined &&
+    !(Array.isArray(value['urls']) && value['urls'].every((url) => typeof url === 'string'))
+  ) {
     throw new InvalidManifestError(`${where}.urls must be an array of strings`);
   }
   if (value['platform'] !== undefined) {
     const platform = value['platform'];
-    if (!isObject(platform) || typeof platform['os'] !== 'string' || typeof platform['architecture'] !== 'string') {
+    if (
+      !isObject(platform) ||
+      typeof platform['os'] !== 'string' ||
+      typeof platform['architecture'] !== 'string'
+    ) {
       throw new InvalidManifestError(`${where}.platform must have string "os" and "architecture" fields`);
     }
   }
@@ -162,7 +194,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function optionalString(body: Record<string, unknown>, key: string, where: string): string | undefined {
   const value = body[key];
-  if (value !== undefined && typeof value !== 'string') throw new InvalidManifestError(`${where}.${key} must be a string`);
+  if (value !== undefined && typeof value !== 'string')
+    throw new InvalidManifestError(`${where}.${key} must be a string`);
   return value;
 }
 

@@ -28,7 +28,12 @@ export const OCIDROP_ARTIFACT = 'application/vnd.ocidrop.release.v1';
 export const FILE_BLOB = 'application/octet-stream';
 
 /** Every manifest media type that a registry stores and serves as a manifest. */
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+export const MANIFEST_MEDIA_TYPES: readonly string[] = [
+  OCI_MANIFEST,
+  OCI_INDEX,
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+];
 
 /** The `Accept` header a client sends to get any manifest in its native form. */
 export const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');

@@ -7,7 +7,8 @@ import { type Digest, isDigest } from './digest.js';
 import { InvalidReferenceError } from './errors.js';
 
 /** The repository name grammar of the distribution spec: `<name>` path components separated by `/`. */
-export const REPOSITORY_GRAMMAR = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+export const REPOSITORY_GRAMMAR =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 /** The tag grammar of the distribution spec: at most 128 characters. */
 export const TAG_GRAMMAR = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 /** Registries limit a repository name to 255 characters together with the host (Docker's limit). */
@@ -18,7 +19,8 @@ export const DOCKER_HUB = 'docker.io';
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 
 // host, IPv4, [IPv6] and optional port, as Docker accepts them.
-const HOST_GRAMMAR = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+const HOST_GRAMMAR =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
 
 /** Tells whether `name` is a valid repository name. */
 export function isRepositoryName(name: string): boolean {
@@ -98,8 +100,11 @@ export class Reference {
  */
 export function parseReference(value: string, options: { defaultTag?: string } = {}): Reference {
   if (value.length === 0) throw new InvalidReferenceError('invalid reference "": it is empty');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this check rejects.
   if (/[\s\u0000-\u001f\u007f]/.test(value)) {
-    throw new InvalidReferenceError(`invalid reference ${JSON.stringify(value)}: it contains white space or a control character`);
+    throw new InvalidReferenceError(
+      `invalid reference ${JSON.stringify(value)}: it contains white space or a control character`,
+    );
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     throw new InvalidReferenceError(

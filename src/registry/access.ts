@@ -24,8 +24,9 @@ export type AccessScope =
 export interface AccessPolicy {
   authorize(req: IncomingMessage, scopes: AccessScope[]): Promise<void>;
   /**
-   * Handles a token request of the Docker token flow (`GET /v2/token?service=&scope=`) with the
-   * JSON body to send; absent when the policy issues no tokens.
+   * Handles a token request of the Docker token flow at `/v2/token` (`GET` with `service` and
+   * `scope` in the query, or the OAuth2 `POST` form) and returns the JSON body to send. It reads
+   * a `POST` body and drains a `GET` body. Absent when the policy issues no tokens.
    */
   issueToken?(req: IncomingMessage, url: URL): Promise<unknown>;
 }

@@ -59,21 +59,27 @@ export async function deleteBlob(ctx: RequestContext, name: string, digest: stri
 
 /**
  * `POST /v2/<name>/blobs/uploads/`: a monolithic upload with `?digest=`, a cross-repository mount
- * with `?mount=&from=` (falling back to an upload session when the blob is not there), or a new
- * upload session.
+ * with `?mount=&from=`, a mount with `?mount=` alone from any repository the client may pull
+ * (the spec's optional automatic content discovery), or a new upload session. A mount falls back
+ * to an upload session when the blob is not found. `minChunkLength`, when given, is sent as
+ * `OCI-Chunk-Min-Length` with a new session.
  */
 export async function startUpload(
   ctx: RequestContext,
   name: string,
   canMountFrom: MountCheck,
+  minChunkLength?: number,
 ): Promise<void> {
   const mount = queryValue(ctx, 'mount');
   const from = queryValue(ctx, 'from');
   const digest = queryValue(ctx, 'digest');
 
-  if (mount !== undefined && from !== undefined) {
+  if (mount !== undefined) {
     discardBody(ctx);
-    const mounted = await tryMount(ctx, name, mount, from, canMountFrom);
+    const mounted =
+      from === undefined
+        ? await tryMountFromAny(ctx, name, mount, canMountFrom)
+        : await tryMount(ctx, name, mount, from, canMountFrom);
     if (mounted) {
       sendEmpty(ctx, 201, { Location: blobLocation(name, mounted), 'Docker-Content-Digest': mounted });
       return;
@@ -93,7 +99,9 @@ export async function startUpload(
   }
 
   const session = await ctx.store.uploads.create(name);
-  sendEmpty(ctx, 202, sessionHeaders(name, session.id, 0));
+  const headers = sessionHeaders(name, session.id, 0);
+  if (minChunkLength !== undefined) headers['OCI-Chunk-Min-Length'] = String(minChunkLength);
+  sendEmpty(ctx, 202, headers);
 }
 
 /** `GET /v2/<name>/blobs/uploads/<id>`: `204` with the session's `Range`. */
@@ -170,6 +178,39 @@ async function tryMount(
   if (!allowed) return undefined;
   const info = await ctx.store.mountBlob(name, digest, from);
   return info?.digest;
+}
+
+/**
+ * Mounts a blob from the first repository, in name order, that contains it and that the client
+ * may pull. Repositories the client may not pull are never revealed, because the answer for them
+ * is the same 202 as for a blob that exists nowhere.
+ *
+ * NOTE: this stats the blob in every repository until one matches, so its cost grows with the
+ * number of repositories; only blobs present in the shared store start the scan.
+ */
+async function tryMountFromAny(
+  ctx: RequestContext,
+  name: string,
+  mount: string,
+  canMountFrom: MountCheck,
+): Promise<Digest | undefined> {
+  if (!isDigest(mount)) return undefined;
+  try {
+    await ctx.store.blobs.stat(mount);
+  } catch {
+    return undefined;
+  }
+  for (const repository of await ctx.store.repositories()) {
+    if (repository === name) continue;
+    try {
+      await ctx.store.statBlob(repository, mount);
+    } catch {
+      continue;
+    }
+    const mounted = await tryMount(ctx, name, mount, repository, canMountFrom);
+    if (mounted) return mounted;
+  }
+  return undefined;
 }
 
 async function chunkPosition(

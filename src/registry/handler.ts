@@ -24,8 +24,12 @@ import { sendError } from './http.js';
 import { listReferrers, listRepositories, listTags } from './listing.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { matchRoute, type Route } from './routes.js';
+import { TokenRequestError } from './token-endpoint.js';
 
-/** Path of the token endpoint of the Docker token flow, served when the access policy issues tokens. */
+/**
+ * Path of the token endpoint of the Docker token flow, served when the access policy issues
+ * tokens: `GET` with HTTP Basic, or the OAuth2 `POST` form.
+ */
 export const TOKEN_PATH = '/v2/token';
 
 /** Options of {@link createRegistryHandler}. */
@@ -39,6 +43,13 @@ export interface RegistryHandlerOptions {
    * @default false
    */
   readOnly?: boolean;
+  /**
+   * Smallest chunk size in bytes to advertise as `OCI-Chunk-Min-Length` when an upload session
+   * starts (distribution-spec `spec.md`, "Pushing a blob in chunks"). The store accepts chunks of
+   * any size, so the header only suggests fewer, larger `PATCH` requests to clients and is not enforced.
+   * @default none, so the header is not sent
+   */
+  minChunkLength?: number;
 }
 
 /** A request handler that never throws. */
@@ -53,9 +64,7 @@ export function createRegistryHandler(store: FsStore, options: RegistryHandlerOp
     try {
       const url = new URL(req.url ?? '/', 'http://registry.invalid');
       if (url.pathname === TOKEN_PATH && options.access?.issueToken) {
-        req.resume();
-        const body = await options.access.issueToken(req, url);
-        sendJson({ req, res, url, store }, 200, body, { 'Cache-Control': 'no-store' });
+        await serveToken({ req, res, url, store }, options.access.issueToken.bind(options.access));
         return;
       }
       const route = matchRoute(url.pathname);
@@ -152,7 +161,12 @@ async function dispatch(ctx: RequestContext, route: Route, options: RegistryHand
     case 'uploads':
       allow(method, ['POST']);
       await write(route.name, 'push');
-      await startUpload(ctx, route.name, async (scope) => canAccess(options, ctx.req, scope));
+      await startUpload(
+        ctx,
+        route.name,
+        async (scope) => canAccess(options, ctx.req, scope),
+        options.minChunkLength,
+      );
       return;
 
     case 'upload':
@@ -163,6 +177,22 @@ async function dispatch(ctx: RequestContext, route: Route, options: RegistryHand
       else if (method === 'PUT') await completeUpload(ctx, route.name, route.id);
       else await cancelUpload(ctx, route.name, route.id);
       return;
+  }
+}
+
+async function serveToken(
+  ctx: RequestContext,
+  issueToken: NonNullable<AccessPolicy['issueToken']>,
+): Promise<void> {
+  const method = ctx.req.method ?? 'GET';
+  if (method !== 'POST') ctx.req.resume();
+  allow(method, ['GET', 'POST']);
+  try {
+    const body = await issueToken(ctx.req, ctx.url);
+    sendJson(ctx, 200, body, { 'Cache-Control': 'no-store' });
+  } catch (error) {
+    if (!(error instanceof TokenRequestError)) throw error;
+    sendJson(ctx, error.status, error.toBody(), { 'Cache-Control': 'no-store' });
   }
 }
 

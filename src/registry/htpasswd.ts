@@ -20,7 +20,7 @@ export interface HtpasswdOptions {
   bcrypt?: BcryptCompare;
   /**
    * How long a successful check of a user and password is remembered, in milliseconds, so that a
-   * client sending HTTP Basic on every request pays the bcrypt cost once. 0 turns the cache off.
+   * client sending HTTP Basic on every request pays the bcrypt cost once per period. 0 turns the cache off.
    * @default 60000
    */
   cacheMs?: number;
@@ -44,6 +44,9 @@ export interface UserStore {
 
 const DEFAULT_CACHE_MS = 60_000;
 
+/** A bcrypt hash: version, two-digit cost, then 22 characters of salt and 31 of hash. */
+const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+
 /** Upper bound of remembered checks; the cache is cleared when it is reached. */
 const CACHE_LIMIT = 1000;
 
@@ -64,7 +67,12 @@ export function parseHtpasswd(text: string, options: HtpasswdOptions & { source?
     if (colon <= 0) throw new HtpasswdError(`${source} line ${i + 1}: expected "user:hash"`);
     const user = line.slice(0, colon);
     const hash = line.slice(colon + 1);
-    if (!/^\$2[aby]\$\d\d\$/.test(hash) && !hash.startsWith('{SHA}')) {
+    if (/^\$2[aby]\$/.test(hash) && !BCRYPT_HASH.test(hash)) {
+      throw new HtpasswdError(
+        `${source} line ${i + 1}: user ${user} has a malformed bcrypt hash: create it again with "htpasswd -B"`,
+      );
+    }
+    if (!BCRYPT_HASH.test(hash) && !hash.startsWith('{SHA}')) {
       throw new HtpasswdError(
         `${source} line ${i + 1}: user ${user} has an unsupported hash: create it with "htpasswd -B" (bcrypt)`,
       );
@@ -73,6 +81,7 @@ export function parseHtpasswd(text: string, options: HtpasswdOptions & { source?
   }
 
   const bcrypt = options.bcrypt ?? ((password: string, hash: string) => bcryptjs.compare(password, hash));
+  const decoy = [...users.values()].find((hash) => hash.startsWith('$2'));
   const cacheMs = options.cacheMs ?? DEFAULT_CACHE_MS;
   // The cache keys are keyed MACs of the user and password, so the passwords themselves are never kept.
   const cacheKey = randomBytes(32);
@@ -90,7 +99,11 @@ export function parseHtpasswd(text: string, options: HtpasswdOptions & { source?
   return {
     async verify(user, password) {
       const hash = users.get(user);
-      if (hash === undefined) return false;
+      if (hash === undefined) {
+        // Spend the time of a real check, so response times do not tell which users exist.
+        if (decoy !== undefined) await bcrypt(password, decoy);
+        return false;
+      }
 
       const key = createHmac('sha256', cacheKey).update(`${user}\0${hash}\0${password}`).digest('base64');
       const now = Date.now();

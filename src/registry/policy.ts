@@ -9,7 +9,8 @@ import type { AccessPolicy, AccessScope, RepositoryAction } from './access.js';
 import { formatScope } from './access.js';
 import type { UserStore } from './htpasswd.js';
 import { ChallengeError } from './http.js';
-import { parseScopes, type TokenAccess, type TokenClaims, TokenSigner, tokenCovers } from './token.js';
+import { type TokenAccess, type TokenClaims, TokenSigner, tokenCovers } from './token.js';
+import { checkBasic, handleTokenRequest } from './token-endpoint.js';
 
 /** The principals an action is open to: anyone (`*`, anonymous too), any authenticated user, or the users named. */
 export type Principals = '*' | 'authenticated' | readonly string[];
@@ -41,14 +42,18 @@ export interface AccessPolicyOptions {
     realm?: string;
     /** @default 'ocidrop' */
     service?: string;
-    /** @default 300 */
+    /** Lifetime of access tokens, in seconds; the OAuth2 token document asks for at least 60. @default 300 */
     ttlSeconds?: number;
+    /** Lifetime of refresh tokens (OAuth2 `access_type=offline`, `offline_token=true`), in seconds. @default 2592000 (30 days) */
+    refreshTtlSeconds?: number;
     /** Signs tokens; a signer with a random key by default. */
     signer?: TokenSigner;
   };
 }
 
 const ALL_ACTIONS: RepositoryAction[] = ['pull', 'push', 'delete'];
+
+const DEFAULT_REFRESH_TTL_SECONDS = 30 * 24 * 60 * 60;
 
 interface Identity {
   user?: string;
@@ -110,6 +115,24 @@ export function createAccessPolicy(options: AccessPolicyOptions): AccessPolicy {
     throw challenge(req, scopes, `unsupported authorization scheme ${JSON.stringify(scheme)}`);
   };
 
+  const grant = (user: string | undefined, requested: TokenAccess[]): TokenAccess[] => {
+    const access: TokenAccess[] = [];
+    for (const scope of requested) {
+      if (scope.type === 'registry' && scope.name === 'catalog') {
+        if (allowsScope(user, { type: 'registry', name: 'catalog', actions: ['*'] }))
+          access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+        continue;
+      }
+      if (scope.type !== 'repository') continue;
+      const requestedActions = scope.actions.includes('*')
+        ? ALL_ACTIONS
+        : ALL_ACTIONS.filter((action) => scope.actions.includes(action));
+      const granted = requestedActions.filter((action) => allows(user, scope.name, action));
+      access.push({ type: 'repository', name: scope.name, actions: granted });
+    }
+    return access;
+  };
+
   return {
     async authorize(req, scopes) {
       const identity = await identify(req, scopes);
@@ -136,50 +159,17 @@ export function createAccessPolicy(options: AccessPolicyOptions): AccessPolicy {
 
     ...(signer && {
       async issueToken(req: IncomingMessage, url: URL): Promise<unknown> {
-        const requested = url.searchParams.get('service');
-        if (requested !== null && requested !== service) {
-          throw new RegistryError(
-            'DENIED',
-            `this token endpoint serves service ${JSON.stringify(service)}, not ${JSON.stringify(requested)}`,
-          );
-        }
-        let user: string | undefined;
-        const header = req.headers.authorization;
-        if (header !== undefined) {
-          const [scheme = '', value = ''] = header.split(/\s+/, 2);
-          user = scheme.toLowerCase() === 'basic' ? await checkBasic(options.users, value) : undefined;
-          if (user === undefined)
-            throw new ChallengeError('Basic realm="ocidrop"', 'invalid user name or password');
-        }
-        const access: TokenAccess[] = [];
-        for (const scope of parseScopes(url.searchParams.getAll('scope'))) {
-          if (scope.type === 'registry' && scope.name === 'catalog') {
-            if (allowsScope(user, { type: 'registry', name: 'catalog', actions: ['*'] }))
-              access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
-            continue;
-          }
-          if (scope.type !== 'repository') continue;
-          const requestedActions = scope.actions.includes('*')
-            ? ALL_ACTIONS
-            : ALL_ACTIONS.filter((action) => scope.actions.includes(action));
-          const granted = requestedActions.filter((action) => allows(user, scope.name, action));
-          access.push({ type: 'repository', name: scope.name, actions: granted });
-        }
-        const ttl = tokenOptions?.ttlSeconds ?? 300;
-        const now = Date.now();
-        const token = signer.sign(user ?? '', service, access, ttl, now);
-        return { token, access_token: token, expires_in: ttl, issued_at: new Date(now).toISOString() };
+        return handleTokenRequest(req, url, {
+          users: options.users,
+          signer,
+          service,
+          ttlSeconds: tokenOptions?.ttlSeconds ?? 300,
+          refreshTtlSeconds: tokenOptions?.refreshTtlSeconds ?? DEFAULT_REFRESH_TTL_SECONDS,
+          grant: (user, requested) => grant(user, requested),
+        });
       },
     }),
   };
-}
-
-async function checkBasic(users: UserStore, value: string): Promise<string | undefined> {
-  const decoded = Buffer.from(value, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  const user = decoded.slice(0, colon);
-  return (await users.verify(user, decoded.slice(colon + 1))) ? user : undefined;
 }
 
 function denied(scope: AccessScope): RegistryError {

@@ -1,14 +1,16 @@
 /**
- * Builds the gateway's content source and options from a configuration: one source per registry
- * (the embedded store and each remote registry), public names mapped onto them, which names are
- * private, the users, the signing keys, the caches, and the embedded registry's matching access policy.
+ * Builds the gateway's content source and options from a configuration. The source maps public
+ * names onto one source per registry (the embedded store and each remote registry). The options
+ * carry the private names, the users, the signing keys and the caches. The embedded registry gets
+ * an access policy that matches.
  */
-import type { AccessPolicy } from '../registry/access.js';
+
 import type { ContentSource } from '../content/source.js';
 import type { GatewayOptions } from '../gateway/handler.js';
 import { type GatewayMetrics, timedSource } from '../gateway/metrics.js';
 import { type Mount, MountedSource } from '../gateway/mounts.js';
 import { LinkSigner, type SigningKey } from '../gateway/signing.js';
+import type { AccessPolicy } from '../registry/access.js';
 import { loadHtpasswd } from '../registry/htpasswd.js';
 import { type AccessRule, createAccessPolicy } from '../registry/policy.js';
 import type { FsStore } from '../storage/fs-store.js';
@@ -25,7 +27,7 @@ export interface ComposeInput {
   config?: ServeConfig;
 }
 
-/** What the server needs to run the gateway and the registry. */
+/** The parts the server runs the gateway and the registry with. */
 export interface ComposedGateway {
   source: ContentSource;
   gatewayOptions: GatewayOptions;
@@ -52,7 +54,8 @@ export async function composeGateway(input: ComposeInput): Promise<ComposedGatew
   const upstreams: Upstream[] = (config?.registries ?? []).map(connectUpstream);
   const sources = new Map<string, ContentSource>();
   if (store) sources.set(EMBEDDED, timedSource(store, metrics, EMBEDDED));
-  for (const upstream of upstreams) sources.set(upstream.name, timedSource(upstream.source, metrics, upstream.name));
+  for (const upstream of upstreams)
+    sources.set(upstream.name, timedSource(upstream.source, metrics, upstream.name));
 
   const listed = new Map((config?.repositories ?? []).map((entry) => [entry.name, entry]));
   const mounts: Mount[] = [...listed.values()].flatMap((entry) => {
@@ -108,7 +111,10 @@ export async function composeGateway(input: ComposeInput): Promise<ComposedGatew
  * created at first use. Gateway-only mode without configured keys has none, because replicas
  * behind a load balancer must share their keys.
  */
-export async function signingKeysFor(config: ServeConfig | undefined, dataDir: string | undefined): Promise<SigningKey[]> {
+export async function signingKeysFor(
+  config: ServeConfig | undefined,
+  dataDir: string | undefined,
+): Promise<SigningKey[]> {
   if (config !== undefined && config.signingKeys.length > 0) return config.signingKeys;
   if (dataDir === undefined) return [];
   return [await loadOrCreateLinkKey(dataDir)];
@@ -121,7 +127,12 @@ export async function signingKeysFor(config: ServeConfig | undefined, dataDir: s
 function registryRules(config: ServeConfig): AccessRule[] {
   const openByDefault = config.embeddedExpose === 'all' && !config.embeddedPrivate;
   const rules: AccessRule[] = [
-    { prefix: '', pull: openByDefault ? '*' : 'authenticated', push: 'authenticated', delete: 'authenticated' },
+    {
+      prefix: '',
+      pull: openByDefault ? '*' : 'authenticated',
+      push: 'authenticated',
+      delete: 'authenticated',
+    },
   ];
   for (const entry of config.repositories) {
     if (entry.registry !== EMBEDDED) continue;

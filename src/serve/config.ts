@@ -1,8 +1,9 @@
 /**
  * The configuration file of `ocidrop serve` (YAML or JSON; JSON is read as YAML 1.2, of which it is
- * a subset). It names the remote registries the gateway may contact and the credentials it holds
- * for them, which repositories are exposed under which public names and which are private, the
- * signing keys of shared links, the public base URL, the caches and whether the embedded registry runs.
+ * a subset). It names the remote registries the gateway may contact and the credentials it uses
+ * for them. It lists the repositories exposed under public names and marks the private ones. It
+ * also sets the signing keys of shared links, the public base URL, the caches and whether the
+ * embedded registry runs.
  * Every field is checked at start; an error names the file, the field and the fix. docs/GATEWAY.md
  * documents every field.
  */
@@ -60,7 +61,7 @@ export interface ServeConfig {
   htpasswd?: string;
   /** Signing keys, the first one signing. Empty when the file names none. */
   signingKeys: SigningKey[];
-  /** Which embedded repositories are exposed besides the ones listed: all of them, or only the listed ones. */
+  /** The embedded repositories exposed besides the listed ones: all of them, or none. */
   embeddedExpose: 'all' | 'listed';
   /** Whether the embedded repositories exposed by `embedded.expose: all` are private. */
   embeddedPrivate: boolean;
@@ -109,7 +110,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   return checkConfig(data, { path, env, readSecretFile: (file) => readFile(file, 'utf8') });
 }
 
-/** What {@link checkConfig} needs besides the parsed data. */
+/** The inputs of {@link checkConfig} besides the parsed data. */
 export interface CheckContext {
   path: string;
   env: NodeJS.ProcessEnv;
@@ -130,8 +131,9 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
   const publicUrl = optional(root, 'publicUrl', (value) => fields.url(value, 'publicUrl', true));
   const registry = optional(root, 'registry', (value) => fields.boolean(value, 'registry')) ?? true;
   const channel =
-    optional(root, 'channel', (value) => fields.choice(value, 'channel', ['stable', 'prerelease'] as const)) ??
-    'stable';
+    optional(root, 'channel', (value) =>
+      fields.choice(value, 'channel', ['stable', 'prerelease'] as const),
+    ) ?? 'stable';
 
   const users = optional(root, 'users', (value) => fields.object(value, 'users')) ?? {};
   fields.known(users, 'users', ['htpasswd']);
@@ -142,9 +144,11 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
   const embedded = optional(root, 'embedded', (value) => fields.object(value, 'embedded')) ?? {};
   fields.known(embedded, 'embedded', ['expose', 'private']);
   const embeddedExpose =
-    optional(embedded, 'expose', (value) => fields.choice(value, 'embedded.expose', ['all', 'listed'] as const)) ??
-    'all';
-  const embeddedPrivate = optional(embedded, 'private', (value) => fields.boolean(value, 'embedded.private')) ?? false;
+    optional(embedded, 'expose', (value) =>
+      fields.choice(value, 'embedded.expose', ['all', 'listed'] as const),
+    ) ?? 'all';
+  const embeddedPrivate =
+    optional(embedded, 'private', (value) => fields.boolean(value, 'embedded.private')) ?? false;
 
   const registries = await readRegistries(root, fields, file);
   const repositories = readRepositories(root, fields, registries, registry);
@@ -153,8 +157,9 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
   fields.known(cacheData, 'cache', ['tagTtlSeconds', 'manifestBytes', 'blobDir', 'blobBytes']);
   const cache: ServeConfig['cache'] = {
     tagTtlSeconds:
-      optional(cacheData, 'tagTtlSeconds', (value) => fields.integer(value, 'cache.tagTtlSeconds', 0, 86_400)) ??
-      (registries.length > 0 ? 30 : 0),
+      optional(cacheData, 'tagTtlSeconds', (value) =>
+        fields.integer(value, 'cache.tagTtlSeconds', 0, 86_400),
+      ) ?? (registries.length > 0 ? 30 : 0),
   };
   const manifestBytes = optional(cacheData, 'manifestBytes', (value) =>
     fields.integer(value, 'cache.manifestBytes', 1024, Number.MAX_SAFE_INTEGER),
@@ -225,10 +230,16 @@ async function readSigningKeys(
     const key = fields.object(entry, at);
     fields.known(key, at, ['id', 'secretEnv', 'secretFile']);
     const id = fields.string(required(key, 'id', fields, at), `${at}.id`);
-    if (!KEY_ID.test(id)) throw fields.error(`${at}.id`, `invalid key id ${JSON.stringify(id)}: use 1 to 64 letters, digits, ".", "_" or "-"`);
-    if (keys.some((other) => other.id === id)) throw fields.error(`${at}.id`, `key id ${JSON.stringify(id)} appears twice: give each key its own id`);
+    if (!KEY_ID.test(id))
+      throw fields.error(
+        `${at}.id`,
+        `invalid key id ${JSON.stringify(id)}: use 1 to 64 letters, digits, ".", "_" or "-"`,
+      );
+    if (keys.some((other) => other.id === id))
+      throw fields.error(`${at}.id`, `key id ${JSON.stringify(id)} appears twice: give each key its own id`);
     const secret = await fields.secret(key, at, 'secret', file);
-    if (secret === undefined) throw fields.error(at, 'set secretEnv or secretFile to where the key\'s secret is kept');
+    if (secret === undefined)
+      throw fields.error(at, "set secretEnv or secretFile to where the key's secret is kept");
     const bytes = Buffer.from(secret, 'utf8');
     if (bytes.length < MIN_SECRET_BYTES) {
       throw fields.error(
@@ -254,27 +265,40 @@ async function readRegistries(
     fields.known(data, at, ['name', 'url', 'username', 'passwordEnv', 'passwordFile', 'allowHosts']);
     const name = fields.string(required(data, 'name', fields, at), `${at}.name`);
     if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name) || name === EMBEDDED) {
-      throw fields.error(`${at}.name`, `invalid registry name ${JSON.stringify(name)}: use lowercase letters, digits, "_" and "-", and not "${EMBEDDED}"`);
+      throw fields.error(
+        `${at}.name`,
+        `invalid registry name ${JSON.stringify(name)}: use lowercase letters, digits, "_" and "-", and not "${EMBEDDED}"`,
+      );
     }
-    if (registries.some((other) => other.name === name)) throw fields.error(`${at}.name`, `registry name ${JSON.stringify(name)} appears twice`);
+    if (registries.some((other) => other.name === name))
+      throw fields.error(`${at}.name`, `registry name ${JSON.stringify(name)} appears twice`);
     const url = new URL(fields.url(required(data, 'url', fields, at), `${at}.url`, false));
     if (url.pathname !== '/' || url.search !== '' || url.username !== '' || url.password !== '') {
-      throw fields.error(`${at}.url`, 'give the registry as scheme and host only, such as https://registry.example.com, and put credentials in username and passwordEnv');
+      throw fields.error(
+        `${at}.url`,
+        'give the registry as scheme and host only, such as https://registry.example.com, and put credentials in username and passwordEnv',
+      );
     }
     const username = optional(data, 'username', (value) => fields.string(value, `${at}.username`));
     const password = await fields.secret(data, at, 'password', file);
     if ((username === undefined) !== (password === undefined)) {
-      throw fields.error(at, 'username and a password (passwordEnv or passwordFile) go together: set both, or neither for anonymous access');
+      throw fields.error(
+        at,
+        'username and a password (passwordEnv or passwordFile) go together: set both, or neither for anonymous access',
+      );
     }
-    const allowHosts = (optional(data, 'allowHosts', (value) => fields.array(value, `${at}.allowHosts`)) ?? []).map(
-      (host, j) => {
-        const text = fields.string(host, `${at}.allowHosts[${j}]`);
-        if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(text)) {
-          throw fields.error(`${at}.allowHosts[${j}]`, `invalid host ${JSON.stringify(text)}: give a host name with an optional port, such as storage.example.com:443`);
-        }
-        return text.toLowerCase();
-      },
-    );
+    const allowHosts = (
+      optional(data, 'allowHosts', (value) => fields.array(value, `${at}.allowHosts`)) ?? []
+    ).map((host, j) => {
+      const text = fields.string(host, `${at}.allowHosts[${j}]`);
+      if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(text)) {
+        throw fields.error(
+          `${at}.allowHosts[${j}]`,
+          `invalid host ${JSON.stringify(text)}: give a host name with an optional port, such as storage.example.com:443`,
+        );
+      }
+      return text.toLowerCase();
+    });
     const registry: RemoteRegistryConfig = { name, url, allowHosts };
     if (username !== undefined) registry.username = username;
     if (password !== undefined) registry.password = password;
@@ -297,19 +321,35 @@ function readRepositories(
     fields.known(data, at, ['name', 'registry', 'repository', 'private']);
     const name = fields.string(required(data, 'name', fields, at), `${at}.name`);
     if (!isRepositoryName(name)) {
-      throw fields.error(`${at}.name`, `invalid repository name ${JSON.stringify(name)}: use lowercase letters, digits and separators (. _ __ - /), starting with a letter or digit`);
+      throw fields.error(
+        `${at}.name`,
+        `invalid repository name ${JSON.stringify(name)}: use lowercase letters, digits and separators (. _ __ - /), starting with a letter or digit`,
+      );
     }
-    if (repositories.some((other) => other.name === name)) throw fields.error(`${at}.name`, `repository ${JSON.stringify(name)} is listed twice`);
-    const registry = optional(data, 'registry', (value) => fields.string(value, `${at}.registry`)) ?? EMBEDDED;
+    if (repositories.some((other) => other.name === name))
+      throw fields.error(`${at}.name`, `repository ${JSON.stringify(name)} is listed twice`);
+    const registry =
+      optional(data, 'registry', (value) => fields.string(value, `${at}.registry`)) ?? EMBEDDED;
     if (registry === EMBEDDED) {
-      if (!embedded) throw fields.error(`${at}.registry`, 'the embedded registry is off (registry: false): name a remote registry');
+      if (!embedded)
+        throw fields.error(
+          `${at}.registry`,
+          'the embedded registry is off (registry: false): name a remote registry',
+        );
     } else if (!registries.some((candidate) => candidate.name === registry)) {
       const known = [EMBEDDED, ...registries.map((candidate) => candidate.name)].join(', ');
-      throw fields.error(`${at}.registry`, `no registry named ${JSON.stringify(registry)}: use one of ${known}`);
+      throw fields.error(
+        `${at}.registry`,
+        `no registry named ${JSON.stringify(registry)}: use one of ${known}`,
+      );
     }
-    const repository = optional(data, 'repository', (value) => fields.string(value, `${at}.repository`)) ?? name;
+    const repository =
+      optional(data, 'repository', (value) => fields.string(value, `${at}.repository`)) ?? name;
     if (!isRepositoryName(repository)) {
-      throw fields.error(`${at}.repository`, `invalid repository name ${JSON.stringify(repository)}: give the name as the registry has it, such as team/hello`);
+      throw fields.error(
+        `${at}.repository`,
+        `invalid repository name ${JSON.stringify(repository)}: give the name as the registry has it, such as team/hello`,
+      );
     }
     const isPrivate = optional(data, 'private', (value) => fields.boolean(value, `${at}.private`)) ?? false;
     repositories.push({ name, registry, repository, private: isPrivate });
@@ -349,7 +389,8 @@ class Fields {
   }
 
   string(value: unknown, field: string): string {
-    if (typeof value !== 'string' || value === '') throw this.error(field, `expected a non-empty string, got ${describe(value)}`);
+    if (typeof value !== 'string' || value === '')
+      throw this.error(field, `expected a non-empty string, got ${describe(value)}`);
     return value;
   }
 
@@ -378,7 +419,10 @@ class Fields {
     try {
       url = new URL(text);
     } catch {
-      throw this.error(field, `invalid URL ${JSON.stringify(text)}: give an absolute URL such as https://get.example.com`);
+      throw this.error(
+        field,
+        `invalid URL ${JSON.stringify(text)}: give an absolute URL such as https://get.example.com`,
+      );
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw this.error(field, `invalid URL ${JSON.stringify(text)}: use http:// or https://`);
@@ -389,7 +433,10 @@ class Fields {
   known(data: Record<string, unknown>, at: string, allowed: readonly string[]): void {
     for (const key of Object.keys(data)) {
       if (!allowed.includes(key)) {
-        throw this.error(at === '' ? key : `${at}.${key}`, `unknown field: remove it or check its spelling (known fields: ${allowed.join(', ')})`);
+        throw this.error(
+          at === '' ? key : `${at}.${key}`,
+          `unknown field: remove it or check its spelling (known fields: ${allowed.join(', ')})`,
+        );
       }
     }
   }
@@ -409,7 +456,10 @@ class Fields {
     if (envName !== undefined) {
       const value = this.context.env[envName];
       if (value === undefined || value === '') {
-        throw this.error(`${at}.${name}Env`, `environment variable ${envName} is not set: set it before starting the server`);
+        throw this.error(
+          `${at}.${name}Env`,
+          `environment variable ${envName} is not set: set it before starting the server`,
+        );
       }
       return value;
     }
@@ -422,7 +472,8 @@ class Fields {
       }
       // A trailing newline is how editors and `echo` end the file, not part of the secret.
       const value = text.replace(/\r?\n$/, '');
-      if (value === '') throw this.error(`${at}.${name}File`, `${fileName} is empty: write the secret into it`);
+      if (value === '')
+        throw this.error(`${at}.${name}File`, `${fileName} is empty: write the secret into it`);
       return value;
     }
     return undefined;

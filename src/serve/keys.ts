@@ -1,7 +1,7 @@
 /**
- * The signing key of shared links when no configuration file names one: a random key created at
- * the first start in the data folder (`link-key.json`, mode 0600), so that `ocidrop serve` and
- * `ocidrop link` on the same machine agree on it without any setup.
+ * The signing key of shared links when no configuration file names one. It is a random key created
+ * at the first start in the data folder (`link-key.json`, mode 0600), so `ocidrop serve` and
+ * `ocidrop link` on the same machine share it without any setup.
  */
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
@@ -41,9 +41,10 @@ export async function loadOrCreateLinkKey(dataDir: string): Promise<SigningKey> 
   } finally {
     await unlink(temp).catch(() => {});
   }
-  // Whoever linked first won; read back what is there.
+  // The first process to link its file won, so read back the key that is stored.
   const stored = await readKey(path);
-  if (stored === undefined) throw new ConfigError(`${path} disappeared while it was being created; start again`);
+  if (stored === undefined)
+    throw new ConfigError(`${path} disappeared while it was being created; start again`);
   return stored;
 }
 

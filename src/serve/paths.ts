@@ -8,7 +8,10 @@ import { join } from 'node:path';
  * Returns the per-user data folder: `$XDG_DATA_HOME/ocidrop` or `~/.local/share/ocidrop` on Linux
  * and the BSDs, `~/Library/Application Support/ocidrop` on macOS, `%LOCALAPPDATA%\ocidrop` on Windows.
  */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+export function defaultDataDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string {
   if (platform === 'win32') {
     return join(env['LOCALAPPDATA'] || join(homedir(), 'AppData', 'Local'), 'ocidrop');
   }
@@ -17,7 +20,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
   }
   const xdgDataHome = env['XDG_DATA_HOME'];
   // The XDG base directory spec says a relative value is invalid and must be ignored.
-  if (xdgDataHome && xdgDataHome.startsWith('/')) return join(xdgDataHome, 'ocidrop');
+  if (xdgDataHome?.startsWith('/')) return join(xdgDataHome, 'ocidrop');
   return join(homedir(), '.local', 'share', 'ocidrop');
 }
 

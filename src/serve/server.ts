@@ -1,18 +1,18 @@
 /**
  * The `ocidrop serve` process: the embedded OCI registry at `/v2/` and the download gateway at
  * every other path, on one HTTP server over one data folder. With a configuration file, the gateway
- * also fronts remote registries, keeps some repositories private and verifies signed links; in
+ * also fronts remote registries, keeps some repositories private and verifies signed links. In
  * gateway-only mode the embedded registry does not run and the process keeps no state of its own.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { createGatewayHandler, type GatewayOptions } from '../gateway/handler.js';
 import { GatewayMetrics } from '../gateway/metrics.js';
 import { createRegistryHandler, type RegistryHandler } from '../registry/handler.js';
 import { FsStore } from '../storage/fs-store.js';
-import type { ServeConfig } from './config.js';
 import { composeGateway } from './compose.js';
+import type { ServeConfig } from './config.js';
 import { isLoopbackHost } from './paths.js';
 
 /** How long a connection may stay idle, and how long shutdown waits for running transfers. */
@@ -78,22 +78,28 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       })
     : undefined;
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
-    logRequest(logger, req, res);
-    const path = req.url ?? '/';
-    const toRegistry = path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?');
-    const handler = toRegistry && registry ? registry : gateway;
-    handler(req, res).catch((error: unknown) => {
-      // Both handlers answer their own errors; this is the last resort for a bug in one of them.
-      logger.error({ err: error, method: req.method, path: stripQuery(path) }, 'unhandled error in request handler');
-      if (!res.headersSent) {
-        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end('internal server error\n');
-      } else {
-        res.destroy();
-      }
-    });
-  });
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      logRequest(logger, req, res);
+      const path = req.url ?? '/';
+      const toRegistry = path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?');
+      const handler = toRegistry && registry ? registry : gateway;
+      handler(req, res).catch((error: unknown) => {
+        // Both handlers answer their own errors; this is the last resort for a bug in one of them.
+        logger.error(
+          { err: error, method: req.method, path: stripQuery(path) },
+          'unhandled error in request handler',
+        );
+        if (!res.headersSent) {
+          res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+          res.end('internal server error\n');
+        } else {
+          res.destroy();
+        }
+      });
+    },
+  );
   server.setTimeout(IDLE_TIMEOUT_MS);
 
   await new Promise<void>((resolve, reject) => {
@@ -146,13 +152,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 /** Writes one access-log line when the response ends: `error` for 5xx, `info` otherwise. */
 function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): void {
   const started = process.hrtime.bigint();
+  // Handlers pass headers to writeHead, where getHeader cannot see them, so the socket counts the
+  // bytes instead. Requests on one connection are answered in turn, so the difference is this response's.
+  const socket = req.socket;
+  const bytesBefore = socket.bytesWritten;
   res.once('close', () => {
     const entry = {
       method: req.method,
       // The query is left out because signed links carry their signature there.
       path: stripQuery(req.url ?? '/'),
       status: res.statusCode,
-      bytes: Number(res.getHeader('content-length') ?? 0) || undefined,
+      // Status line and headers included.
+      bytes: socket.bytesWritten - bytesBefore,
       ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
       remote: req.socket.remoteAddress,
       aborted: !res.writableFinished || undefined,

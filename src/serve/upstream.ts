@@ -1,8 +1,7 @@
 /**
  * Clients of the remote registries a configuration names. Each one sends through an undici
- * dispatcher that refuses every origin the configuration does not name (the registry itself and its
- * `allowHosts`), so neither a redirect, a token realm nor anything else in a response can make the
- * gateway contact another host.
+ * dispatcher that rejects every origin except the registry's own and its `allowHosts`. So neither a
+ * redirect, a token realm nor anything else in a response can make the gateway contact another host.
  */
 import { Agent, type Dispatcher } from 'undici';
 import { RegistryClient } from '../client/registry-client.js';
@@ -61,7 +60,11 @@ export function connectUpstream(config: RemoteRegistryConfig): Upstream {
 export function isAllowedOrigin(config: RemoteRegistryConfig, origin: URL): boolean {
   const port = origin.port || (origin.protocol === 'https:' ? '443' : '80');
   const registryPort = config.url.port || (config.url.protocol === 'https:' ? '443' : '80');
-  if (origin.hostname === config.url.hostname && port === registryPort && origin.protocol === config.url.protocol) {
+  if (
+    origin.hostname === config.url.hostname &&
+    port === registryPort &&
+    origin.protocol === config.url.protocol
+  ) {
     return true;
   }
   return config.allowHosts.some((allowed) => {

@@ -15,6 +15,7 @@ import { DIGEST_ALGORITHMS } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { TEMP_PREFIX } from './atomic.js';
 import type { FsStore } from './fs-store.js';
+import { StoreLayout } from './layout.js';
 import { tagOf } from './repository-index.js';
 import { DEFAULT_UPLOAD_TTL_MS } from './uploads.js';
 
@@ -39,17 +40,20 @@ export interface GcOptions {
 
 /** Report of the content a collection removed, or would remove in a dry run. */
 export interface GcReport {
-  /** Untagged, unreachable manifests, per repository. */
-  manifests: { repository: string; digest: Digest }[];
-  /** Blobs removed from a repository because no remaining manifest references them. */
-  repositoryBlobs: { repository: string; digest: Digest }[];
+  /** Untagged, unreachable manifests, per repository, with their size. */
+  manifests: { repository: string; digest: Digest; size: number }[];
+  /**
+   * Blobs removed from a repository because no remaining manifest references them, with their
+   * size. Their bytes are freed only when the shared blob goes too, so they are not in `bytesFreed`.
+   */
+  repositoryBlobs: { repository: string; digest: Digest; size: number }[];
   /** Shared blobs that no repository contains any more, with their size. */
   blobs: { digest: Digest; size: number }[];
-  /** Ids of upload sessions past their lifetime. */
-  uploads: string[];
-  /** Temporary files left by writes that never finished. */
-  tempFiles: string[];
-  /** Bytes freed by removing shared blobs. */
+  /** Upload sessions past their lifetime, with the bytes they had received. */
+  uploads: { id: string; size: number }[];
+  /** Temporary files left by writes that never finished, with their size. */
+  tempFiles: { path: string; size: number }[];
+  /** Bytes freed on disk: shared blobs, upload sessions and temporary files. */
   bytesFreed: number;
 }
 
@@ -97,10 +101,7 @@ export async function gc(store: FsStore, options: GcOptions = {}): Promise<GcRep
     for (const name of await listFolder(folder)) {
       const path = join(folder, name);
       if (name.startsWith(TEMP_PREFIX)) {
-        if (!(await isFresh(path))) {
-          report.tempFiles.push(path);
-          if (!dryRun) await unlink(path).catch(() => {});
-        }
+        await collectTempFile(path, dryRun, isFresh, report);
         continue;
       }
       const digest = `${algorithm}:${name}` as Digest;
@@ -120,8 +121,11 @@ export async function gc(store: FsStore, options: GcOptions = {}): Promise<GcRep
     }
   }
 
+  const layout = new StoreLayout(store.root);
   for (const id of await store.uploads.listStale(options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS, now)) {
-    report.uploads.push(id);
+    const size = await sizeOf(join(layout.upload(id), 'data'));
+    report.uploads.push({ id, size });
+    report.bytesFreed += size;
     if (!dryRun) await store.uploads.remove(id);
   }
   return report;
@@ -184,7 +188,8 @@ async function collectRepository(
   }
 
   const unreachable = [...manifests.keys()].filter((digest) => !reachable.has(digest));
-  for (const digest of unreachable) report.manifests.push({ repository, digest });
+  for (const digest of unreachable)
+    report.manifests.push({ repository, digest, size: await sizeOf(linkPath(digest)) });
   if (!dryRun && unreachable.length > 0) {
     const drop = new Set(unreachable);
     await store.updateIndex(repository, (current) => {
@@ -210,19 +215,38 @@ async function collectRepository(
       const digest = `${algorithm}:${name}` as Digest;
       const path = join(folder, 'blobs', algorithm, name);
       if (name.startsWith(TEMP_PREFIX)) {
-        if (!(await isFresh(path))) {
-          report.tempFiles.push(path);
-          if (!dryRun) await unlink(path).catch(() => {});
-        }
+        await collectTempFile(path, dryRun, isFresh, report);
         continue;
       }
       if (referenced.has(digest) || (await isFresh(path))) {
         linked.add(digest);
         continue;
       }
-      report.repositoryBlobs.push({ repository, digest });
+      report.repositoryBlobs.push({ repository, digest, size: await sizeOf(path) });
       if (!dryRun) await unlink(path).catch(() => {});
     }
+  }
+}
+
+async function collectTempFile(
+  path: string,
+  dryRun: boolean,
+  isFresh: (path: string) => Promise<boolean>,
+  report: GcReport,
+): Promise<void> {
+  if (await isFresh(path)) return;
+  const size = await sizeOf(path);
+  report.tempFiles.push({ path, size });
+  report.bytesFreed += size;
+  if (!dryRun) await unlink(path).catch(() => {});
+}
+
+/** Returns the size of a file, or 0 when it is gone. */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return Number((await stat(path)).size);
+  } catch {
+    return 0;
   }
 }
 

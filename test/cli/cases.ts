@@ -1,14 +1,28 @@
 /**
- * The push, pull, url and tags cases, shared by every registry the client is tested against:
+ * The cases of every command that talks to a registry, shared by every registry the client is tested against:
  * each test file passes a function that starts its registry.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import {
+  access,
+  chmod,
+  constants,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { EMPTY_CONFIG, EMPTY_CONFIG_DESCRIPTOR } from '../../src/client/artifact.js';
 import { RegistryClient } from '../../src/client/registry-client.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -383,6 +397,264 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
       const pulled = await runCli(['pull', `${registry.host}/extras:1.0`, '-o', output]);
       assert.equal(pulled.code, 0, pulled.stderr);
       assert.deepEqual((await readdir(output)).sort(), ['DejaVuSansMono.ttf', 'hello.toml']);
+    });
+
+    it('push of a folder round-trips', async () => {
+      const tree = join(work, 'site-src', 'site');
+      await mkdir(join(tree, 'bin'), { recursive: true });
+      await writeFile(join(tree, 'index.html'), '<h1>hello</h1>\n');
+      await writeFile(join(tree, 'bin', 'run'), '#!/bin/sh\necho run\n');
+      await chmod(join(tree, 'bin', 'run'), 0o755);
+      await symlink('index.html', join(tree, 'home.html'));
+
+      const env = { SOURCE_DATE_EPOCH: '1700000000' };
+      const first = await runCli(['push', `${registry.host}/site:1`, tree, '--json'], { env });
+      assert.equal(first.code, 0, first.stderr);
+      const second = await runCli(['push', `${registry.host}/site:2`, tree, '--json'], { env });
+      assert.equal(second.code, 0, second.stderr);
+      const one = JSON.parse(first.stdout) as { digest: string; files: { digest: string; directory: boolean }[] };
+      const two = JSON.parse(second.stdout) as { digest: string; files: { digest: string }[] };
+      assert.equal(one.files[0]?.digest, two.files[0]?.digest, 'same folder, same blob');
+      assert.equal(one.files[0]?.directory, true);
+
+      const fetched = await client.getManifest('site', '1');
+      const manifest = parseManifest(fetched.bytes, fetched.mediaType).manifest as ImageManifest;
+      const layer = manifest.layers[0]!;
+      assert.equal(layer.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+      assert.equal(layer.annotations?.['org.opencontainers.image.title'], 'site');
+      assert.equal(layer.annotations?.['io.deis.oras.content.unpack'], 'true');
+      assert.match(layer.annotations?.['io.deis.oras.content.digest'] ?? '', /^sha256:[0-9a-f]{64}$/);
+      assert.equal(manifest.annotations?.['org.opencontainers.image.created'], '2023-11-14T22:13:20.000Z');
+
+      const again = await runCli(['push', `${registry.host}/site:1`, tree, '--json'], { env });
+      assert.equal((JSON.parse(again.stdout) as { digest: string }).digest, one.digest, 'same inputs, same manifest');
+
+      const output = join(work, 'site-out');
+      const pulled = await runCli(['pull', `${registry.host}/site:1`, '-o', output]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.deepEqual(await readdir(output), ['site']);
+      assert.equal(await readFile(join(output, 'site', 'index.html'), 'utf8'), '<h1>hello</h1>\n');
+      assert.equal((await stat(join(output, 'site', 'bin', 'run'))).mode & 0o777, 0o755);
+      assert.equal(await readlink(join(output, 'site', 'home.html')), 'index.html');
+
+      const refused = await runCli(['pull', `${registry.host}/site:1`, '-o', output]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /already exists: move it away, or pull with --overwrite/);
+      await writeFile(join(output, 'site', 'stale.txt'), 'left from before');
+      const replaced = await runCli(['pull', `${registry.host}/site:1`, '-o', output, '--overwrite']);
+      assert.equal(replaced.code, 0, replaced.stderr);
+      await assert.rejects(stat(join(output, 'site', 'stale.txt')), { code: 'ENOENT' });
+      assert.deepEqual(await readdir(output), ['site'], 'no staging folder left');
+    });
+
+    it('pull rejects an escaping folder blob', async () => {
+      const header = (path: string, type: '0' | '2', linkpath = '') => {
+        const block = Buffer.alloc(512);
+        block.write(path, 0);
+        block.write('0000644\0', 100);
+        block.write('0000000\0', 108);
+        block.write('0000000\0', 116);
+        block.write('00000000000\0', 124);
+        block.write('00000000000\0', 136);
+        block.write(type, 156);
+        block.write(linkpath, 157);
+        block.write('ustar\u000000', 257);
+        block.fill(' ', 148, 156);
+        let sum = 0;
+        for (const byte of block) sum += byte;
+        block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+        return block;
+      };
+      const tar = Buffer.concat([
+        header('site/out', '2', '../../..'),
+        Buffer.alloc(1024),
+      ]);
+      const blob = gzipSync(tar);
+      await client.uploadBlob('escape', { digest: digestOf(blob), size: blob.byteLength }, () => blob);
+      await client.uploadBlob('escape', EMPTY_CONFIG_DESCRIPTOR, () => EMPTY_CONFIG);
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.ocidrop.release.v1',
+        config: EMPTY_CONFIG_DESCRIPTOR,
+        layers: [
+          {
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            digest: digestOf(blob),
+            size: blob.byteLength,
+            annotations: { 'org.opencontainers.image.title': 'site', 'io.deis.oras.content.unpack': 'true' },
+          },
+        ],
+      };
+      await client.putManifest('escape', '1', encodeManifest(manifest), manifest.mediaType!);
+
+      const parent = join(work, 'escape-parent');
+      const output = join(parent, 'out');
+      await mkdir(output, { recursive: true });
+      const result = await runCli(['pull', `${registry.host}/escape:1`, '-o', output]);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /unsafe archive entry "site\/out"/);
+      assert.deepEqual(await readdir(output), []);
+      assert.deepEqual(await readdir(parent), ['out']);
+    });
+
+    it('push records annotations and artifact type', async () => {
+      const annotationFile = join(work, 'annotations.json');
+      await writeFile(
+        annotationFile,
+        JSON.stringify({
+          $manifest: { 'org.opencontainers.image.description': 'from the file' },
+          'hello.toml': { 'com.example.kind': 'config' },
+        }),
+      );
+      const result = await runCli([
+        'push',
+        `${registry.host}/annotated:1`,
+        EXTRAS[0]!,
+        '--annotation',
+        'com.example.channel=stable',
+        '--annotation-file',
+        annotationFile,
+        '--artifact-type',
+        'application/vnd.example.tool.v1',
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const fetched = await client.getManifest('annotated', '1');
+      const manifest = parseManifest(fetched.bytes, fetched.mediaType).manifest as ImageManifest;
+      assert.equal(manifest.artifactType, 'application/vnd.example.tool.v1');
+      assert.equal(manifest.annotations?.['com.example.channel'], 'stable');
+      assert.equal(manifest.annotations?.['org.opencontainers.image.description'], 'from the file');
+      assert.equal(manifest.layers[0]?.annotations?.['com.example.kind'], 'config');
+
+      const unknown = join(work, 'annotations-unknown.json');
+      await writeFile(unknown, JSON.stringify({ 'missing.txt': { a: 'b' } }));
+      const rejected = await runCli(['push', `${registry.host}/annotated:2`, EXTRAS[0]!, '--annotation-file', unknown]);
+      assert.notEqual(rejected.code, 0);
+      assert.match(rejected.stderr, /"missing\.txt", which is not among the pushed files/);
+      const bad = await runCli(['push', `${registry.host}/annotated:2`, EXTRAS[0]!, '-a', 'novalue']);
+      assert.match(bad.stderr, /invalid annotation "novalue": write KEY=VALUE/);
+    });
+
+    it('resolve, tag and manifest commands', async () => {
+      const resolved = await runCli(['resolve', `${repository}:1.1.0`]);
+      assert.equal(resolved.code, 0, resolved.stderr);
+      const digest = resolved.stdout.trim();
+      assert.equal(digest, (await client.getManifest('hello', '1.1.0')).digest);
+
+      const tagged = await runCli(['tag', `${repository}:1.1.0`, 'stable', 'latest', '--json']);
+      assert.equal(tagged.code, 0, tagged.stderr);
+      assert.deepEqual(JSON.parse(tagged.stdout), { digest, tags: ['stable', 'latest'] });
+      assert.equal((await client.getManifest('hello', 'stable')).digest, digest);
+      const badTag = await runCli(['tag', `${repository}:1.1.0`, '.hidden']);
+      assert.match(badTag.stderr, /invalid tag "\.hidden"/);
+
+      const got = await runCli(['manifest', 'get', `${repository}@${digest}`]);
+      assert.equal(got.code, 0, got.stderr);
+      assert.equal(digestOf(Buffer.from(got.stdout.trimEnd())), digest, 'the exact stored bytes');
+
+      const file = join(work, 'manifest.json');
+      await writeFile(file, got.stdout.trimEnd());
+      const put = await runCli(['manifest', 'put', `${registry.host}/manifests:copy`, file]);
+      assert.notEqual(put.code, 0, 'the children are missing in that repository');
+      const putSame = await runCli(['manifest', 'put', `${repository}:again`, file, '--json']);
+      assert.equal(putSame.code, 0, putSame.stderr);
+      assert.deepEqual(JSON.parse(putSame.stdout), { digest });
+
+      for (const tag of ['stable', 'latest', 'again']) {
+        const fetched = await client.getManifest('hello', tag);
+        assert.equal(fetched.digest, digest);
+      }
+    });
+
+    it('blob put, get and delete', async () => {
+      const file = join(work, 'blob.bin');
+      await writeFile(file, Buffer.alloc(200_000, 7));
+      const put = await runCli(['blob', 'put', `${registry.host}/blobs`, file, '--chunk-size', '64KiB', '--json']);
+      assert.equal(put.code, 0, put.stderr);
+      const pushed = JSON.parse(put.stdout) as { digest: string; size: number; uploaded: boolean };
+      assert.equal(pushed.digest, digestOf(await readFile(file)));
+      assert.equal(pushed.size, 200_000);
+      assert.equal(pushed.uploaded, true);
+
+      const output = join(work, 'blob-out.bin');
+      const get = await runCli(['blob', 'get', `${registry.host}/blobs@${pushed.digest}`, '-o', output]);
+      assert.equal(get.code, 0, get.stderr);
+      assert.deepEqual(await readFile(output), await readFile(file));
+      const small = join(work, 'small.txt');
+      await writeFile(small, 'to stdout\n');
+      const smallPut = await runCli(['blob', 'put', `${registry.host}/blobs`, small]);
+      assert.equal(smallPut.code, 0, smallPut.stderr);
+      const piped = await runCli(['blob', 'get', `${registry.host}/blobs@${smallPut.stdout.trim()}`]);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.equal(piped.stdout, 'to stdout\n');
+
+      const removed = await runCli(['blob', 'delete', `${registry.host}/blobs@${pushed.digest}`]);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal(await client.headBlob('blobs', pushed.digest as ReturnType<typeof digestOf>), undefined);
+      const noDigest = await runCli(['blob', 'get', `${registry.host}/blobs:1`]);
+      assert.match(noDigest.stderr, /needs a reference with a digest/);
+    });
+
+    it('attach, discover and copy with referrers', async () => {
+      const pushed = await runCli(['push', `${registry.host}/release:1.0`, ...EXTRAS]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const notes = join(work, 'NOTES.md');
+      await writeFile(notes, '# 1.0\n\nFirst release.\n');
+      const attached = await runCli([
+        'attach',
+        `${registry.host}/release:1.0`,
+        notes,
+        '--artifact-type',
+        'application/vnd.ocidrop.notes.v1',
+        '--json',
+      ]);
+      assert.equal(attached.code, 0, attached.stderr);
+      const note = JSON.parse(attached.stdout) as { digest: string };
+      const signature = await runCli([
+        'attach',
+        `${registry.host}/release@${note.digest}`,
+        '--artifact-type',
+        'application/vnd.example.signature',
+        '-a',
+        'com.example.signer=test',
+        '--json',
+      ]);
+      assert.equal(signature.code, 0, signature.stderr);
+
+      const discovered = await runCli(['discover', `${registry.host}/release:1.0`, '--json']);
+      assert.equal(discovered.code, 0, discovered.stderr);
+      const tree = JSON.parse(discovered.stdout) as {
+        referrers: { digest: string; artifactType: string; referrers: { artifactType: string }[] }[];
+      };
+      assert.equal(tree.referrers.length, 1);
+      assert.equal(tree.referrers[0]?.digest, note.digest);
+      assert.equal(tree.referrers[0]?.artifactType, 'application/vnd.ocidrop.notes.v1');
+      assert.equal(tree.referrers[0]?.referrers[0]?.artifactType, 'application/vnd.example.signature');
+      const text = await runCli(['discover', `${registry.host}/release:1.0`]);
+      assert.match(text.stdout, /└── application\/vnd\.ocidrop\.notes\.v1 sha256:/);
+      const filtered = await runCli(['discover', `${registry.host}/release:1.0`, '--artifact-type', 'x/none', '--json']);
+      assert.deepEqual((JSON.parse(filtered.stdout) as { referrers: unknown[] }).referrers, []);
+
+      const copied = await runCli(['copy', `${registry.host}/release:1.0`, `${registry.host}/mirror`, '--referrers', '--json']);
+      assert.equal(copied.code, 0, copied.stderr);
+      const summary = JSON.parse(copied.stdout) as { target: string; manifests: number; blobs: { mounted: number } };
+      assert.equal(summary.target, `${registry.host}/mirror:1.0`);
+      assert.equal(summary.manifests, 3, 'the release, the notes and the signature');
+      assert.ok(summary.blobs.mounted > 0, 'blobs mounted within one registry');
+      const mirrored = await runCli(['discover', `${registry.host}/mirror:1.0`, '--json']);
+      const mirrorTree = JSON.parse(mirrored.stdout) as { referrers: { digest: string }[] };
+      assert.equal(mirrorTree.referrers[0]?.digest, note.digest);
+      const output = join(work, 'mirror-out');
+      const pulled = await runCli(['pull', `${registry.host}/mirror:1.0`, '-o', output]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.deepEqual((await readdir(output)).sort(), ['DejaVuSansMono.ttf', 'hello.toml']);
+    });
+
+    it('repos lists the repositories', async () => {
+      const result = await runCli(['repos', registry.host, '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const repositories = JSON.parse(result.stdout) as string[];
+      for (const name of ['hello', 'site', 'release']) assert.ok(repositories.includes(name), name);
     });
   });
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildArtifact, EMPTY_CONFIG_DESCRIPTOR } from '../../src/client/artifact.js';
 import { InvalidInputError } from '../../src/client/errors.js';
@@ -185,8 +185,21 @@ describe('inspectInput', () => {
     );
   });
 
-  it('rejects a folder', async () => {
-    await assert.rejects(inspectInput({ path: folder }), /not a regular file/);
+  it('rejects a folder without a work folder', async () => {
+    await assert.rejects(inspectInput({ path: folder }), /is a folder, and no work folder was given/);
+  });
+
+  it('packs a folder as one blob', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'ocidrop-pack-'));
+    try {
+      const inspected = await inspectInput({ path: folder }, work);
+      assert.equal(inspected.title, basename(folder));
+      assert.deepEqual(inspected.platforms, []);
+      assert.match(inspected.directory?.contentDigest ?? '', /^sha256:[0-9a-f]{64}$/);
+      assert.equal(inspected.digest, digestOf(await readFile(inspected.directory!.archive)));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
 

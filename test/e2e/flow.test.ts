@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { EXTRAS, VERSIONS, writeReleaseTree } from '../helpers/fixtures.js';
 import { CLI } from '../helpers/paths.js';
 import { type ServeProcess, startServe } from '../helpers/serve.js';
@@ -19,13 +19,17 @@ import { skipUnless } from '../helpers/tools.js';
 const run = promisify(execFile);
 
 const USER_AGENTS = {
-  windows: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
-  macos: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15',
+  windows:
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  macos:
+    'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15',
   linux: 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
 };
 
 async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 async function ocidrop(...args: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -63,7 +67,9 @@ describe('ocidrop serve end to end', { skip: skipUnless('curl', 'jq', 'wget') },
       curl -fsS -o "$OUTPUT" "$base/blobs/$blob"
       echo "$tags"
     `;
-    const { stdout } = await run('bash', ['-c', script], { env: { ...process.env, REGISTRY: serve.host, OUTPUT: output } });
+    const { stdout } = await run('bash', ['-c', script], {
+      env: { ...process.env, REGISTRY: serve.host, OUTPUT: output },
+    });
     assert.equal(stdout.trim(), '1.0.0,1.1.0');
     assert.equal(await sha256File(output), await sha256File(tree['1.1.0']!['linux/amd64']!));
   });
@@ -84,9 +90,21 @@ describe('ocidrop serve end to end', { skip: skipUnless('curl', 'jq', 'wget') },
   ] as const) {
     it(`gateway serves the ${system} build`, async () => {
       const file = join(work, `gateway-${system}`);
-      const { stdout: headers } = await run('curl', ['-fsSL', '-A', USER_AGENTS[system], '-D', '-', '-o', file, `${serve.url}/hello/latest/download`]);
+      const { stdout: headers } = await run('curl', [
+        '-fsSL',
+        '-A',
+        USER_AGENTS[system],
+        '-D',
+        '-',
+        '-o',
+        file,
+        `${serve.url}/hello/latest/download`,
+      ]);
       assert.equal(await sha256File(file), await sha256File(tree['1.1.0']![platform]!));
-      assert.match(headers, new RegExp(`content-disposition: attachment; filename="${name.replace('.', '\\.')}"`, 'i'));
+      assert.match(
+        headers,
+        new RegExp(`content-disposition: attachment; filename="${name.replace('.', '\\.')}"`, 'i'),
+      );
     });
   }
 
@@ -94,7 +112,10 @@ describe('ocidrop serve end to end', { skip: skipUnless('curl', 'jq', 'wget') },
     const file = join(work, 'gateway-macos');
     await run('curl', ['-fsSL', '-A', USER_AGENTS.macos, '-o', file, `${serve.url}/hello/latest/download`]);
     const digest = await sha256File(file);
-    const darwinBuilds = [await sha256File(tree['1.1.0']!['darwin/arm64']!), await sha256File(tree['1.1.0']!['darwin/amd64']!)];
+    const darwinBuilds = [
+      await sha256File(tree['1.1.0']!['darwin/arm64']!),
+      await sha256File(tree['1.1.0']!['darwin/amd64']!),
+    ];
     assert.ok(darwinBuilds.includes(digest), `macOS got ${digest}, which is neither darwin build`);
   });
 
@@ -110,10 +131,18 @@ describe('ocidrop serve end to end', { skip: skipUnless('curl', 'jq', 'wget') },
   it('latest.json names the newest version', async () => {
     const response = await fetch(`${serve.url}/hello/latest.json?os=linux&arch=amd64`);
     assert.equal(response.status, 200);
-    const body = (await response.json()) as { version: string; platform: string; files: { name: string; url: string }[] };
+    const body = (await response.json()) as {
+      version: string;
+      platform: string;
+      files: { name: string; url: string }[];
+    };
     assert.equal(body.version, '1.1.0');
     assert.equal(body.platform, 'linux/amd64');
-    assert.deepEqual(body.files.map((file) => file.name).sort(), ['DejaVuSansMono.ttf', 'hello', 'hello.toml']);
+    assert.deepEqual(body.files.map((file) => file.name).sort(), [
+      'DejaVuSansMono.ttf',
+      'hello',
+      'hello.toml',
+    ]);
   });
 
   it('missing platform gets a 404 listing builds', async () => {
@@ -129,7 +158,10 @@ describe('ocidrop serve end to end', { skip: skipUnless('curl', 'jq', 'wget') },
     assert.equal(urls.length, 3);
     const downloaded: string[] = [];
     for (const [i, url] of urls.entries()) {
-      assert.match(url, new RegExp(`^http://${serve.host.replace('.', '\\.')}/v2/hello/blobs/sha256:[0-9a-f]{64}$`));
+      assert.match(
+        url,
+        new RegExp(`^http://${serve.host.replace('.', '\\.')}/v2/hello/blobs/sha256:[0-9a-f]{64}$`),
+      );
       const file = join(work, `wget-${i}`);
       await run('wget', ['-q', '-O', file, url]);
       downloaded.push(await sha256File(file));

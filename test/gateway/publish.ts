@@ -43,6 +43,23 @@ const EMPTY_CONFIG: Descriptor = {
   data: 'e30=',
 };
 
+/** `Authorization` values by registry origin, for registries that want Basic authentication. */
+const AUTHORIZATION = new Map<string, string>();
+
+/** Makes every later request to `registryUrl` carry HTTP Basic credentials. */
+export function useCredentials(registryUrl: string, user: string, password: string): void {
+  AUTHORIZATION.set(
+    new URL(registryUrl).origin,
+    `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+  );
+}
+
+function send(url: string | URL, init: RequestInit): Promise<Response> {
+  const authorization = AUTHORIZATION.get(new URL(url).origin);
+  if (authorization === undefined) return fetch(url, init);
+  return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization } });
+}
+
 /** Uploads a blob with a POST and a PUT and returns its descriptor. */
 export async function pushBlob(
   registryUrl: string,
@@ -51,11 +68,11 @@ export async function pushBlob(
   mediaType = FILE_BLOB,
 ): Promise<Descriptor> {
   const digest = digestOf(data);
-  const start = await fetch(`${registryUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  const start = await send(`${registryUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
   if (start.status !== 202) throw new Error(`upload start failed: ${start.status} ${await start.text()}`);
   const location = new URL(start.headers.get('location')!, registryUrl);
   location.searchParams.set('digest', digest);
-  const put = await fetch(location, {
+  const put = await send(location, {
     method: 'PUT',
     body: data,
     headers: { 'Content-Type': 'application/octet-stream' },
@@ -73,7 +90,7 @@ export async function pushManifest(
   mediaType: string,
 ): Promise<Descriptor> {
   const bytes = Buffer.from(JSON.stringify(body));
-  const response = await fetch(`${registryUrl}/v2/${repository}/manifests/${reference}`, {
+  const response = await send(`${registryUrl}/v2/${repository}/manifests/${reference}`, {
     method: 'PUT',
     body: bytes,
     headers: { 'Content-Type': mediaType },

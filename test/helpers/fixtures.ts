@@ -22,7 +22,10 @@ export const PLATFORMS = [
 ] as const;
 
 /** The extra files that ship with every platform. */
-export const EXTRAS = [join(FIXTURES, 'extras', 'config', 'hello.toml'), join(FIXTURES, 'extras', 'fonts', 'DejaVuSansMono.ttf')];
+export const EXTRAS = [
+  join(FIXTURES, 'extras', 'config', 'hello.toml'),
+  join(FIXTURES, 'extras', 'fonts', 'DejaVuSansMono.ttf'),
+];
 
 /** Returns an executable header for `platform` followed by text that makes each version's file unique. */
 export function standInExecutable(platform: string, version: string): Buffer {

@@ -32,7 +32,10 @@ export async function startServe(dataDir?: string): Promise<ServeProcess> {
   });
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`ocidrop serve printed no URL within 15 s; stderr: ${stderr}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`ocidrop serve printed no URL within 15 s; stderr: ${stderr}`)),
+      15_000,
+    );
     child.stdout!.setEncoding('utf8').on('data', (text: string) => {
       stdout += text;
       const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);

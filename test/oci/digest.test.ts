@@ -35,7 +35,10 @@ describe('digest', () => {
   ];
   for (const [text, message] of invalid) {
     it(`rejects ${text.slice(0, 24)}`, () => {
-      assert.throws(() => parseDigest(text), (error: unknown) => error instanceof InvalidDigestError && message.test(error.message));
+      assert.throws(
+        () => parseDigest(text),
+        (error: unknown) => error instanceof InvalidDigestError && message.test(error.message),
+      );
     });
   }
 });

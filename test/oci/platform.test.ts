@@ -20,9 +20,21 @@ describe('parsePlatform', () => {
   }
 
   it('matches arm64 with and without v8', () => {
-    assert.ok(platformMatches({ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }));
-    assert.ok(!platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, { os: 'linux', architecture: 'arm', variant: 'v7' }));
-    assert.ok(!platformMatches({ os: 'linux', architecture: 'amd64' }, { os: 'windows', architecture: 'amd64' }));
+    assert.ok(
+      platformMatches(
+        { os: 'linux', architecture: 'arm64' },
+        { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      ),
+    );
+    assert.ok(
+      !platformMatches(
+        { os: 'linux', architecture: 'arm', variant: 'v6' },
+        { os: 'linux', architecture: 'arm', variant: 'v7' },
+      ),
+    );
+    assert.ok(
+      !platformMatches({ os: 'linux', architecture: 'amd64' }, { os: 'windows', architecture: 'amd64' }),
+    );
   });
 
   it('names this machine in OCI terms', () => {
@@ -69,7 +81,10 @@ describe('detectExecutable', () => {
   });
 
   it('ignores text and truncated headers', async () => {
-    assert.equal(detectExecutable(await readFile(join(FIXTURES, 'extras', 'config', 'hello.toml'))), undefined);
+    assert.equal(
+      detectExecutable(await readFile(join(FIXTURES, 'extras', 'config', 'hello.toml'))),
+      undefined,
+    );
     assert.equal(detectExecutable(Buffer.from('MZ')), undefined);
     assert.equal(detectExecutable(Buffer.from('\x7fELF', 'latin1')), undefined);
     const pe = standInExecutable('windows/amd64', '1.0.0');

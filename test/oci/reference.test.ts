@@ -17,7 +17,10 @@ describe('parseReference', () => {
       `localhost:5000/hello:1.0@sha256:${'a'.repeat(64)}`,
       { registry: 'localhost:5000', repository: 'hello', tag: '1.0', digest: `sha256:${'a'.repeat(64)}` },
     ],
-    [`localhost:5000/hello@sha512:${'0'.repeat(128)}`, { registry: 'localhost:5000', repository: 'hello', digest: `sha512:${'0'.repeat(128)}` }],
+    [
+      `localhost:5000/hello@sha512:${'0'.repeat(128)}`,
+      { registry: 'localhost:5000', repository: 'hello', digest: `sha512:${'0'.repeat(128)}` },
+    ],
   ];
   for (const [text, expected] of valid) {
     it(`parses ${text}`, () => {
@@ -44,17 +47,24 @@ describe('parseReference', () => {
   ];
   for (const [text, message] of invalid) {
     it(`rejects ${JSON.stringify(text).slice(0, 60)}`, () => {
-      assert.throws(() => parseReference(text), (error: unknown) => {
-        assert.ok(error instanceof InvalidReferenceError);
-        assert.equal(error.code, 'ERR_INVALID_REFERENCE');
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => parseReference(text),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidReferenceError);
+          assert.equal(error.code, 'ERR_INVALID_REFERENCE');
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 
   it('prints back what it parsed', () => {
-    for (const text of ['localhost:5000/hello:1.0.0', `ghcr.io/a/b@sha256:${'f'.repeat(64)}`, 'localhost/x']) {
+    for (const text of [
+      'localhost:5000/hello:1.0.0',
+      `ghcr.io/a/b@sha256:${'f'.repeat(64)}`,
+      'localhost/x',
+    ]) {
       assert.equal(parseReference(text).toString(), text);
     }
   });
@@ -62,7 +72,10 @@ describe('parseReference', () => {
   it('applies defaultTag only without tag or digest', () => {
     assert.equal(parseReference('localhost/x', { defaultTag: 'latest' }).tag, 'latest');
     assert.equal(parseReference('localhost/x:1', { defaultTag: 'latest' }).tag, '1');
-    assert.equal(parseReference(`localhost/x@sha256:${'a'.repeat(64)}`, { defaultTag: 'latest' }).tag, undefined);
+    assert.equal(
+      parseReference(`localhost/x@sha256:${'a'.repeat(64)}`, { defaultTag: 'latest' }).tag,
+      undefined,
+    );
   });
 
   it('maps docker.io to its API host', () => {

@@ -86,6 +86,18 @@ describe('htpasswd', { skip: skipUnless('htpasswd') }, () => {
     assert.equal(users.has('mallory'), false);
   });
 
+  it('unknown user costs one bcrypt check', async () => {
+    const compared: string[] = [];
+    const users = parseHtpasswd(carol, {
+      bcrypt: async (_password, hash) => {
+        compared.push(hash);
+        return true;
+      },
+    });
+    assert.equal(await users.verify('mallory', 'carol-secret'), false);
+    assert.deepEqual(compared, [carol.slice('carol:'.length)]);
+  });
+
   it('injected bcrypt function is called with the hash', async () => {
     const compared: string[] = [];
     const users = parseHtpasswd(carol, {
@@ -126,6 +138,13 @@ describe('htpasswd', { skip: skipUnless('htpasswd') }, () => {
     await users.verify('carol', 'a');
     await users.verify('carol', 'a');
     assert.equal(calls, 2);
+  });
+
+  it('malformed bcrypt hash is rejected', () => {
+    assert.throws(() => parseHtpasswd(`${carol.slice(0, -5)}\n`), {
+      message: /line 1: user carol has a malformed bcrypt hash/,
+    });
+    assert.throws(() => parseHtpasswd(carol.replace('$05$', '$99$')), HtpasswdError);
   });
 
   it('unsupported hash is rejected with the fix', () => {
@@ -212,6 +231,20 @@ describe('HTTP Basic access control', () => {
     assert.ok(!repositories.includes('private/repo'));
   });
 
+  it('mount without from skips repositories the user may not pull', async () => {
+    const digest = sha256('secret data');
+    const bob = await request(base, `/v2/bob/discover/blobs/uploads/?mount=${digest}`, {
+      method: 'POST',
+      headers: { Authorization: basic('bob', 'bob-secret') },
+    });
+    assert.equal(bob.status, 202);
+    const alice = await request(base, `/v2/private/copy/blobs/uploads/?mount=${digest}`, {
+      method: 'POST',
+      headers: { Authorization: basic('alice', 'alice-secret') },
+    });
+    assert.equal(alice.status, 201);
+  });
+
   it('mount without pull right falls back', async () => {
     const response = await request(
       base,
@@ -281,6 +314,150 @@ describe('Docker token flow', () => {
   it('token endpoint rejects a wrong password', async () => {
     const response = await fetchToken('repository:tokens/repo:pull', basic('alice', 'nope'));
     assert.equal(response.status, 401);
+  });
+
+  async function postToken(
+    form: Record<string, string>,
+    contentType = 'application/x-www-form-urlencoded',
+  ): Promise<Response> {
+    return request(base, '/v2/token', {
+      method: 'POST',
+      headers: { 'Content-Type': contentType },
+      body: new URLSearchParams(form).toString(),
+    });
+  }
+
+  it('POST password grant issues an access token', async () => {
+    const response = await postToken({
+      grant_type: 'password',
+      username: 'alice',
+      password: 'alice-secret',
+      service: 'ocidrop-test',
+      client_id: 'test',
+      scope: 'repository:oauth/repo:pull,push',
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('cache-control'), 'no-store');
+    const body = (await response.json()) as {
+      access_token: string;
+      scope: string;
+      expires_in: number;
+      refresh_token?: string;
+    };
+    assert.equal(body.scope, 'repository:oauth/repo:pull,push');
+    assert.equal(body.expires_in, 60);
+    assert.equal(body.refresh_token, undefined, 'no refresh token without access_type=offline');
+    const pushed = await pushBlobAs(base, 'oauth/repo', 'oauth data', `Bearer ${body.access_token}`);
+    assert.equal(pushed.status, 201);
+  });
+
+  it('POST refresh_token grant issues tokens for new scopes', async () => {
+    const first = await postToken({
+      grant_type: 'password',
+      username: 'alice',
+      password: 'alice-secret',
+      service: 'ocidrop-test',
+      client_id: 'test',
+      access_type: 'offline',
+    });
+    assert.equal(first.status, 200);
+    const { refresh_token: refreshToken } = (await first.json()) as { refresh_token: string };
+    assert.ok(refreshToken);
+
+    const refreshed = await postToken({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      service: 'ocidrop-test',
+      client_id: 'test',
+      scope: 'repository:oauth/other:push',
+    });
+    assert.equal(refreshed.status, 200);
+    const body = (await refreshed.json()) as { access_token: string; refresh_token: string; scope: string };
+    assert.equal(body.refresh_token, refreshToken);
+    assert.equal(body.scope, 'repository:oauth/other:push');
+    assert.equal(
+      (await pushBlobAs(base, 'oauth/other', 'refreshed', `Bearer ${body.access_token}`)).status,
+      201,
+    );
+  });
+
+  it('refresh token is no access token', async () => {
+    const response = await fetchToken('repository:oauth/x:pull', basic('alice', 'alice-secret'));
+    assert.equal(response.status, 200);
+    const offline = await request(
+      base,
+      '/v2/token?service=ocidrop-test&offline_token=true&client_id=test&scope=repository:oauth/x:push',
+      { headers: { Authorization: basic('alice', 'alice-secret') } },
+    );
+    const { refresh_token: refreshToken } = (await offline.json()) as { refresh_token?: string };
+    assert.ok(refreshToken, 'GET with offline_token=true returns a refresh token');
+    assert.equal((await pushBlobAs(base, 'oauth/x', 'misuse', `Bearer ${refreshToken}`)).status, 401);
+  });
+
+  it('POST errors follow OAuth2', async () => {
+    const cases: { form: Record<string, string>; contentType?: string; status: number; error: string }[] = [
+      {
+        form: {
+          grant_type: 'password',
+          username: 'alice',
+          password: 'wrong',
+          service: 'ocidrop-test',
+          client_id: 't',
+        },
+        status: 400,
+        error: 'invalid_grant',
+      },
+      {
+        form: {
+          grant_type: 'refresh_token',
+          refresh_token: 'forged.token.value',
+          service: 'ocidrop-test',
+          client_id: 't',
+        },
+        status: 400,
+        error: 'invalid_grant',
+      },
+      {
+        form: { grant_type: 'authorization_code', code: 'x', service: 'ocidrop-test', client_id: 't' },
+        status: 400,
+        error: 'unsupported_grant_type',
+      },
+      {
+        form: {
+          grant_type: 'password',
+          username: 'alice',
+          password: 'alice-secret',
+          service: 'other',
+          client_id: 't',
+        },
+        status: 400,
+        error: 'invalid_request',
+      },
+      {
+        form: { grant_type: 'password', username: 'alice', password: 'alice-secret' },
+        contentType: 'application/json',
+        status: 400,
+        error: 'invalid_request',
+      },
+    ];
+    for (const { form, contentType, status, error } of cases) {
+      const response = await postToken(form, contentType);
+      assert.equal(response.status, status, JSON.stringify(form));
+      const body = (await response.json()) as { error: string; error_description: string };
+      assert.equal(body.error, error, JSON.stringify(form));
+      assert.ok(body.error_description.length > 0);
+    }
+  });
+
+  it('GET for another service answers 403', async () => {
+    const response = await request(base, '/v2/token?service=other&scope=repository:oauth/x:pull');
+    assert.equal(response.status, 403);
+    assert.equal(await errorCode(response), 'DENIED');
+  });
+
+  it('token endpoint allows GET and POST only', async () => {
+    const response = await request(base, '/v2/token', { method: 'PUT', body: 'x' });
+    assert.equal(response.status, 405);
   });
 
   it('expired or tampered token answers 401', async () => {

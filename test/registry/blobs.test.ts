@@ -253,6 +253,63 @@ describe('cross-repository mount', () => {
   });
 });
 
+describe('mount without from', () => {
+  it('mount finds the blob in another repository', async () => {
+    const digest = await pushBlob(base, 'discover/source', 'discovered content');
+    const response = await request(base, `/v2/discover/target/blobs/uploads/?mount=${digest}`, {
+      method: 'POST',
+    });
+    assert.equal(response.status, 201);
+    assert.equal(response.headers.get('location'), `/v2/discover/target/blobs/${digest}`);
+    const head = await request(base, `/v2/discover/target/blobs/${digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+  });
+
+  it('unknown blob falls back to an upload session', async () => {
+    const response = await request(base, `/v2/discover/target/blobs/uploads/?mount=${sha256('nowhere')}`, {
+      method: 'POST',
+    });
+    assert.equal(response.status, 202);
+    assert.match(response.headers.get('location') ?? '', /\/v2\/discover\/target\/blobs\/uploads\//);
+  });
+
+  it('blob deleted from every repository is not mounted', async () => {
+    const digest = await pushBlob(base, 'discover/gone', 'deleted content');
+    const removed = await request(base, `/v2/discover/gone/blobs/${digest}`, { method: 'DELETE' });
+    assert.equal(removed.status, 202);
+    const response = await request(base, `/v2/discover/other/blobs/uploads/?mount=${digest}`, {
+      method: 'POST',
+    });
+    assert.equal(response.status, 202);
+  });
+});
+
+describe('OCI-Chunk-Min-Length', () => {
+  it('is absent unless configured', async () => {
+    const response = await request(base, '/v2/chunk/min/blobs/uploads/', { method: 'POST' });
+    assert.equal(response.status, 202);
+    assert.equal(response.headers.get('oci-chunk-min-length'), null);
+  });
+
+  it('configured minimum is sent when a session starts', async () => {
+    const hinted = await startEmbeddedRegistry(undefined, { minChunkLength: 1_048_576 });
+    try {
+      const response = await request(hinted.url, '/v2/chunk/min/blobs/uploads/', { method: 'POST' });
+      assert.equal(response.status, 202);
+      assert.equal(response.headers.get('oci-chunk-min-length'), '1048576');
+      const location = response.headers.get('location') ?? '';
+      const chunk = await request(hinted.url, location, {
+        method: 'PATCH',
+        headers: { 'Content-Range': '0-4', 'Content-Type': 'application/octet-stream' },
+        body: 'small',
+      });
+      assert.equal(chunk.status, 202, 'the minimum is a hint, so a smaller last chunk is accepted');
+    } finally {
+      await hinted.close();
+    }
+  });
+});
+
 describe('pulling blobs', () => {
   const data = '0123456789abcdefghij';
   let digest: string;

@@ -48,7 +48,9 @@ describe('gc', () => {
     await request(base, '/v2/gc/repo/manifests/v2', { method: 'DELETE' });
 
     const report = await gc(registry.store, { gracePeriodMs: 0 });
-    assert.deepEqual(report.manifests, [{ repository: 'gc/repo', digest: dropped.digest }]);
+    assert.deepEqual(report.manifests, [
+      { repository: 'gc/repo', digest: dropped.digest, size: Buffer.byteLength(dropped.manifest) },
+    ]);
     assert.ok(report.blobs.some((blob) => blob.digest === sha256('dropped layer')));
     assert.ok(!report.blobs.some((blob) => blob.digest === sha256('kept layer')));
 
@@ -105,7 +107,7 @@ describe('gc', () => {
     const base = registry.url;
     const digest = await pushBlob(base, 'gc/dry', 'orphan blob');
     const report = await gc(registry.store, { dryRun: true, gracePeriodMs: 0 });
-    assert.deepEqual(report.repositoryBlobs, [{ repository: 'gc/dry', digest }]);
+    assert.deepEqual(report.repositoryBlobs, [{ repository: 'gc/dry', digest, size: 11 }]);
     assert.deepEqual(
       report.blobs.map((blob) => blob.digest),
       [digest],
@@ -124,8 +126,9 @@ describe('gc', () => {
     await utimes(join(registry.store.root, 'uploads', id, 'data'), old, old);
 
     const report = await gc(registry.store, { gracePeriodMs: 60_000 });
-    assert.deepEqual(report.uploads, [id]);
-    assert.deepEqual(report.tempFiles, [temp]);
+    assert.deepEqual(report.uploads, [{ id, size: 0 }]);
+    assert.deepEqual(report.tempFiles, [{ path: temp, size: 7 }]);
+    assert.equal(report.bytesFreed, 7);
     await assert.rejects(stat(temp));
     const status = await request(registry.url, location);
     assert.equal(status.status, 404);
