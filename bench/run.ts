@@ -2,8 +2,8 @@
  * `npm run bench [-- --quick] [-- --case ID]`: runs the benchmark cases on loopback and writes
  * `docs/BENCHMARKS.md`. See the Method section of that page for what is measured and how.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,7 +29,6 @@ const USAGE = `usage: npm run bench -- [--quick] [--case ID]... [--no-profile] [
   --output FILE  where to write the page (default: docs/BENCHMARKS.md)`;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = join(root, 'build', 'src', 'cli', 'main.js');
 
 const { values } = parseArgs({
   options: {
@@ -55,6 +54,7 @@ for (const id of selected) {
 }
 
 const started = Date.now();
+const loadAtStart = loadavg()[0] ?? 0;
 const quick = values.quick;
 const rounds = quick ? 3 : 5;
 const log = (line: string): void => console.log(line);
@@ -67,13 +67,14 @@ for (const tool of Object.values(tools)) {
     );
   }
 }
+const scratchRoot = await mkdtemp(join(tmpdir(), 'ocidrop-bench-'));
+const cli = await snapshotBuild(scratchRoot);
 const ocidropVersion = await firstLine(process.execPath, [cli, '--version']);
 const ocidropMissing = /^\d+\.\d+\.\d+/.test(ocidropVersion)
   ? undefined
   : `the built ocidrop CLI does not run (${ocidropVersion.slice(0, 200)}); run npx tsc -p . first`;
 if (ocidropMissing !== undefined) log(`ocidrop cases are skipped: ${ocidropMissing}`);
 
-const scratchRoot = await mkdtemp(join(tmpdir(), 'ocidrop-bench-'));
 const machine = await describeMachine(scratchRoot);
 log(`benchmark in ${quick ? 'quick' : 'full'} mode, ${rounds} runs per contender, data in ${scratchRoot}`);
 
@@ -112,7 +113,21 @@ const page = renderReport({
   ocidropVersion: ocidropMissing === undefined ? ocidropVersion : 'not runnable',
   cases,
   profile,
+  load: { start: loadAtStart, end: loadavg()[0] ?? 0 },
 });
 await mkdir(dirname(values.output), { recursive: true });
 await writeFile(values.output, page);
 log(`wrote ${values.output}`);
+
+/**
+ * Copies the built ocidrop (`build/src` and `package.json`, with a link to `node_modules`) into
+ * `folder` and returns the path of its CLI, so that the whole run measures one build even when
+ * `build/` is compiled again while the benchmark runs.
+ */
+async function snapshotBuild(folder: string): Promise<string> {
+  const copy = join(folder, 'ocidrop');
+  await cp(join(root, 'build', 'src'), join(copy, 'build', 'src'), { recursive: true });
+  await cp(join(root, 'package.json'), join(copy, 'package.json'));
+  await symlink(join(root, 'node_modules'), join(copy, 'node_modules'));
+  return join(copy, 'build', 'src', 'cli', 'main.js');
+}

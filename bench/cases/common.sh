@@ -48,7 +48,7 @@ timed() {
     start=$(date +%s.%N)
     "$@" >/dev/null
     end=$(date +%s.%N)
-    echo "$label: $(echo "$end - $start" | bc) s" >&2
+    echo "$label: $(awk "BEGIN { print $end - $start }") s" >&2
   fi
 }
 

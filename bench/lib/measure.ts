@@ -18,7 +18,7 @@ export const TIME_BINARY = '/usr/bin/time';
 /** Interval of the `/proc` fallback polling of a client's peak RSS, in milliseconds. */
 const POLL_INTERVAL_MS = 20;
 
-/** Clock ticks per second of the CPU times in `/proc/<pid>/stat`. */
+/** Clock ticks per second of the CPU times in `/proc/<pid>/stat` (`USER_HZ` on x86 and arm Linux). */
 const USER_HZ = 100;
 
 /** Most of a failed command's output kept for its error message, in characters. */
@@ -44,7 +44,7 @@ export interface RunOptions {
   cwd?: string;
 }
 
-/** A short name of a command for messages: `ocidrop push`, `skopeo copy`, `curl`. */
+/** Returns a short name of a command for messages: `ocidrop push`, `skopeo copy`, `curl`. */
 export function commandLabel(argv: string[]): string {
   const program = basename(argv[0] ?? '');
   const script = argv.findIndex((arg) => arg.endsWith('/cli/main.js'));
@@ -128,8 +128,8 @@ export async function readPeakRss(pid: number): Promise<number | undefined> {
 
 /**
  * Reads the user plus system CPU seconds a process has used so far from `/proc/<pid>/stat`, or
- * `undefined` once it is gone. The fields count clock ticks of `USER_HZ`, which Linux fixes at 100
- * on every architecture for the user-space ABI.
+ * `undefined` once it is gone. The fields count clock ticks of `USER_HZ`, which is 100 on x86 and
+ * arm Linux (`getconf CLK_TCK`).
  */
 export async function readCpuSeconds(pid: number): Promise<number | undefined> {
   let stat: string;

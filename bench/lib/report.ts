@@ -19,6 +19,8 @@ export interface Report {
   cases: CaseResult[];
   /** Markdown of the profile section, or `undefined` when no profile was taken. */
   profile: string | undefined;
+  /** One-minute load average of the machine when the run started and when it ended. */
+  load: { start: number; end: number };
 }
 
 /** One target of the acceptance text, checked against the results. */
@@ -48,6 +50,9 @@ export function renderReport(report: Report): string {
   lines.push(`| Memory | ${(report.machine.memoryBytes / 1024 ** 3).toFixed(1)} GiB |`);
   lines.push(`| Disk (temporary folder) | ${report.machine.disk} |`);
   lines.push(`| Kernel | ${report.machine.kernel} |`);
+  lines.push(
+    `| Load average (1 min) | ${report.load.start.toFixed(2)} at the start, ${report.load.end.toFixed(2)} at the end; the start value is other work on the machine, which adds noise to every figure |`,
+  );
   lines.push(`| Node.js | ${report.machine.node} |`);
   lines.push(`| ocidrop | ${report.ocidropVersion} |`);
   for (const tool of Object.values(report.tools)) {
@@ -61,6 +66,7 @@ export function renderReport(report: Report): string {
   lines.push('## Method', '');
   lines.push(
     '- Every server runs on 127.0.0.1 on this machine, with its data in a temporary folder; client and server share the CPU cores.',
+    '- The run copies the built ocidrop (`build/src`) into its temporary folder before the first case, so every case measures the same build.',
     '- Each round runs every contender of a case once, in the listed order on even rounds and in reverse on odd rounds (A B C, C B A, ...), so the noise of a shared machine falls on all of them alike.',
     '- Time is the wall-clock time of the client process, from start to exit, so it includes the start of node (about 0.1 s for ocidrop, less for Go and C tools).',
     '- Peak RSS of a client is `%M` of `/usr/bin/time`; peak RSS of a server is `VmHWM` of its process, reset before each operation through `/proc/PID/clear_refs`. MB here means 10^6 bytes, as in the targets.',

@@ -6,7 +6,8 @@
  * Every push goes to a freshly started, empty registry, so no contender finds a blob already there.
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ocidropPull, ocidropPush, skopeoPull, skopeoPush } from '../lib/commands.js';
 import { type GeneratedFile, writeOciLayout, writeRandomFile, writeRandomFiles } from '../lib/data.js';
 import { runTimed } from '../lib/measure.js';
@@ -54,7 +55,7 @@ export async function runLargeFile(context: CaseContext): Promise<CaseResult> {
     {
       rows: [nodeHash],
       run: async () => {
-        const tool = join(context.cli, '..', '..', '..', 'bench', 'tools', 'sha256.js');
+        const tool = join(dirname(fileURLToPath(import.meta.url)), '..', 'tools', 'sha256.js');
         nodeHash.samples.push(
           toSample(await runTimed([process.execPath, tool, file.path], { scratchDir: context.scratch })),
         );

@@ -14,8 +14,15 @@ export function registerAttach(program: Command): void {
     .description('attach files (release notes, checksums, signatures, SBOMs) to a release as a referrer')
     .argument('<ref>', 'the release to attach to, such as localhost:5000/hello:1.1.0')
     .argument('[files...]', 'files or folders to attach; none attaches the annotations alone')
-    .requiredOption('--artifact-type <type>', 'what the attachment is, such as application/vnd.ocidrop.notes.v1')
-    .option('-a, --annotation <key=value>', 'add an annotation to the attached manifest; repeat for more', collect, [] as string[])
+    .requiredOption(
+      '--artifact-type <type>',
+      'what the attachment is, such as application/vnd.ocidrop.notes.v1',
+    )
+    .option(
+      '-a, --annotation <key=value>',
+      'add an annotation to the attached manifest; repeat for more',
+      collect,
+    )
     .option('--annotation-file <file>', 'JSON file of annotations: {"$manifest": {...}, "FILE NAME": {...}}')
     .option('--json', 'print {subject, digest, subjectProcessed}');
   addPlainHttpOption(command).action(
@@ -24,7 +31,7 @@ export function registerAttach(program: Command): void {
       files: string[],
       options: {
         artifactType: string;
-        annotation: string[];
+        annotation?: string[];
         annotationFile?: string;
         json?: boolean;
         plainHttp?: boolean;
@@ -35,7 +42,10 @@ export function registerAttach(program: Command): void {
       const result = await attach(reference, files, {
         ...connectOptions(options),
         artifactType: options.artifactType,
-        annotations: { ...fromFile?.manifest, ...Object.fromEntries(options.annotation.map(parseAnnotation)) },
+        annotations: {
+          ...fromFile?.manifest,
+          ...Object.fromEntries((options.annotation ?? []).map(parseAnnotation)),
+        },
         ...(fromFile === undefined ? {} : { fileAnnotations: fromFile.files }),
       });
       if (options.json) printJson(result);

@@ -40,13 +40,17 @@ export function registerBlob(program: Command): void {
 
   const put = blob
     .command('put')
-    .description("upload a file as a blob to a repository and print its digest")
+    .description('upload a file as a blob to a repository and print its digest')
     .argument('<repository>', 'such as localhost:5000/hello')
     .argument('<file>', 'the file to upload')
     .option('--chunk-size <size>', 'upload in chunks of this size, such as 5MiB', chunkSizeArgument)
     .option('--json', 'print {digest, size, uploaded}');
   addPlainHttpOption(put).action(
-    async (repository: string, file: string, options: { json?: boolean; plainHttp?: boolean; chunkSize?: number }) => {
+    async (
+      repository: string,
+      file: string,
+      options: { json?: boolean; plainHttp?: boolean; chunkSize?: number },
+    ) => {
       const result = await putBlob(repository, file, {
         ...connectOptions(options),
         ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
@@ -61,9 +65,11 @@ export function registerBlob(program: Command): void {
     .description('delete a blob from a repository')
     .argument('<ref>', 'the blob, such as localhost:5000/hello@sha256:...')
     .option('--json', 'print {digest}');
-  addPlainHttpOption(remove).action(async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
-    const digest = await deleteBlob(reference, connectOptions(options));
-    if (options.json) printJson({ digest });
-    else printLines([`deleted ${digest}`]);
-  });
+  addPlainHttpOption(remove).action(
+    async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
+      const digest = await deleteBlob(reference, connectOptions(options));
+      if (options.json) printJson({ digest });
+      else printLines([`deleted ${digest}`]);
+    },
+  );
 }

@@ -13,7 +13,10 @@ export function registerDiscover(program: Command): void {
     .description('list the artifacts attached to a manifest (its referrers), and theirs, as a tree')
     .argument('<ref>', 'such as localhost:5000/hello:1.1.0')
     .option('--artifact-type <type>', 'only referrers of this artifactType')
-    .option('--json', 'print {subject, digest, referrers: [{mediaType, digest, size, artifactType, annotations, referrers}]}');
+    .option(
+      '--json',
+      'print {subject, digest, referrers: [{mediaType, digest, size, artifactType, annotations, referrers}]}',
+    );
   addPlainHttpOption(command).action(
     async (reference: string, options: { artifactType?: string; json?: boolean; plainHttp?: boolean }) => {
       const result = await discover(reference, {
@@ -33,7 +36,9 @@ function treeLines(referrers: Referrer[], indent: string): string[] {
   const lines: string[] = [];
   referrers.forEach((referrer, index) => {
     const last = index === referrers.length - 1;
-    lines.push(`${indent}${last ? '└── ' : '├── '}${referrer.artifactType ?? referrer.mediaType} ${referrer.digest}`);
+    lines.push(
+      `${indent}${last ? '└── ' : '├── '}${referrer.artifactType ?? referrer.mediaType} ${referrer.digest}`,
+    );
     lines.push(...treeLines(referrer.referrers, `${indent}${last ? '    ' : '│   '}`));
   });
   return lines;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `ocidrop` command: push, pull, url, tags, the registry commands (resolve, tag, repos, copy,
- * attach, discover, manifest, blob), login and serve.
+ * attach, discover, manifest, blob), login, serve, gc and link.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
@@ -9,6 +9,8 @@ import { registerAttach } from './attach.js';
 import { registerBlob } from './blob.js';
 import { registerCopy } from './copy.js';
 import { registerDiscover } from './discover.js';
+import { registerGc } from './gc.js';
+import { registerLink } from './link.js';
 import { registerLogin } from './login.js';
 import { registerManifest } from './manifest.js';
 import { printError } from './output.js';
@@ -42,6 +44,8 @@ function createProgram(): Command {
   registerBlob(program);
   registerLogin(program);
   registerServe(program);
+  registerGc(program);
+  registerLink(program);
   return program;
 }
 

@@ -16,19 +16,21 @@ export function registerManifest(program: Command): void {
     .description('print the manifest or index a reference names, as the registry stores it')
     .argument('<ref>', 'such as localhost:5000/hello:1.0.0 or localhost:5000/hello@sha256:...')
     .option('--json', 'print {digest, mediaType, manifest} instead of the raw bytes');
-  addPlainHttpOption(get).action(async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
-    const fetched = await fetchManifest(reference, connectOptions(options));
-    if (options.json) {
-      printJson({
-        digest: fetched.digest,
-        mediaType: fetched.mediaType,
-        manifest: JSON.parse(fetched.bytes.toString('utf8')),
-      });
-      return;
-    }
-    process.stdout.write(fetched.bytes);
-    process.stdout.write('\n');
-  });
+  addPlainHttpOption(get).action(
+    async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
+      const fetched = await fetchManifest(reference, connectOptions(options));
+      if (options.json) {
+        printJson({
+          digest: fetched.digest,
+          mediaType: fetched.mediaType,
+          manifest: JSON.parse(fetched.bytes.toString('utf8')),
+        });
+        return;
+      }
+      process.stdout.write(fetched.bytes);
+      process.stdout.write('\n');
+    },
+  );
 
   const put = manifest
     .command('put')
@@ -38,7 +40,11 @@ export function registerManifest(program: Command): void {
     .option('--media-type <type>', "the Content-Type to send (default: the manifest's mediaType field)")
     .option('--json', 'print {digest}');
   addPlainHttpOption(put).action(
-    async (reference: string, file: string, options: { json?: boolean; plainHttp?: boolean; mediaType?: string }) => {
+    async (
+      reference: string,
+      file: string,
+      options: { json?: boolean; plainHttp?: boolean; mediaType?: string },
+    ) => {
       const bytes = file === '-' ? await readStdin() : await readFile(file);
       const digest = await putManifest(reference, bytes, {
         ...connectOptions(options),
@@ -54,11 +60,13 @@ export function registerManifest(program: Command): void {
     .description('delete a manifest; a tag is resolved to its digest first, and every tag of it goes too')
     .argument('<ref>', 'such as localhost:5000/hello@sha256:... or localhost:5000/hello:1.0.0')
     .option('--json', 'print {digest}');
-  addPlainHttpOption(remove).action(async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
-    const digest = await deleteManifest(reference, connectOptions(options));
-    if (options.json) printJson({ digest });
-    else printLines([`deleted ${digest}`]);
-  });
+  addPlainHttpOption(remove).action(
+    async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
+      const digest = await deleteManifest(reference, connectOptions(options));
+      if (options.json) printJson({ digest });
+      else printLines([`deleted ${digest}`]);
+    },
+  );
 }
 
 async function readStdin(): Promise<Buffer> {

@@ -3,7 +3,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Digest, isDigest } from '../oci/digest.js';
 import { type Platform, parsePlatform } from '../oci/platform.js';
+import { isTag, Reference } from '../oci/reference.js';
 
 /**
  * Adds the connection options: `--plain-http`, which makes the client speak HTTP to a registry that
@@ -35,11 +37,11 @@ export function platformArgument(value: string): Platform {
  * get plain HTTP without the flag.
  * @throws InvalidArgumentError when the CA file cannot be read.
  */
-export function connectOptions(options: {
+export function connectOptions(options: { plainHttp?: boolean; insecure?: boolean; caFile?: string }): {
   plainHttp?: boolean;
   insecure?: boolean;
-  caFile?: string;
-}): { plainHttp?: boolean; insecure?: boolean; ca?: Buffer } {
+  ca?: Buffer;
+} {
   let ca: Buffer | undefined;
   if (options.caFile !== undefined) {
     try {
@@ -93,11 +95,59 @@ export function chunkSizeArgument(value: string): number {
 }
 
 /** Collects a repeatable option's values into a list, for commander. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** Parses `--max-unpack-size`: like `--chunk-size`, bytes or a size such as `2GiB`. */
 export function sizeArgument(value: string): number {
   return chunkSizeArgument(value);
 }
+
+/** Adds `--oci-layout`, which makes REF an OCI image layout folder, `DIR[:TAG|@DIGEST]`. */
+export function addOciLayoutOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--oci-layout',
+      'REF is an OCI image layout folder on disk, DIR[:TAG|@DIGEST], not a registry',
+    ),
+  );
+}
+
+/**
+ * Splits an OCI image layout argument, `DIR`, `DIR:TAG` or `DIR@DIGEST`, into the folder and a
+ * {@link Reference} that carries the tag or digest; its registry and repository are placeholders
+ * that an OCI image layout ignores.
+ * @throws InvalidArgumentError for an invalid tag or digest.
+ */
+export function parseLayoutArgument(
+  value: string,
+  defaultTag?: string,
+): { dir: string; reference: Reference } {
+  let dir = value;
+  let tag: string | undefined;
+  let digest: string | undefined;
+  const at = dir.lastIndexOf('@');
+  if (at > 0) {
+    digest = dir.slice(at + 1);
+    dir = dir.slice(0, at);
+  } else {
+    const colon = dir.lastIndexOf(':');
+    // A colon before the last path separator belongs to the path (such as C:\ on Windows).
+    if (colon > 0 && colon > Math.max(dir.lastIndexOf('/'), dir.lastIndexOf('\\'))) {
+      tag = dir.slice(colon + 1);
+      dir = dir.slice(0, colon);
+    }
+  }
+  if (tag === undefined && digest === undefined) tag = defaultTag;
+  if (digest !== undefined && !isDigest(digest)) {
+    throw new InvalidArgumentError(`invalid digest ${JSON.stringify(digest)} in ${JSON.stringify(value)}`);
+  }
+  if (tag !== undefined && !isTag(tag)) {
+    throw new InvalidArgumentError(`invalid tag ${JSON.stringify(tag)} in ${JSON.stringify(value)}`);
+  }
+  return { dir, reference: new Reference(LAYOUT_HOST, 'layout', tag, digest as Digest | undefined) };
+}
+
+/** Placeholder registry of references into an OCI image layout. */
+const LAYOUT_HOST = 'oci-layout';

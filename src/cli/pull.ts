@@ -3,12 +3,15 @@
  */
 import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
+import { OciLayout } from '../client/oci-layout.js';
 import { pull } from '../client/pull.js';
 import type { Platform } from '../oci/platform.js';
 import {
+  addOciLayoutOption,
   addPlainHttpOption,
   concurrencyArgument,
   connectOptions,
+  parseLayoutArgument,
   platformArgument,
   sizeArgument,
 } from './options.js';
@@ -35,6 +38,7 @@ export function registerPull(program: Command): void {
       sizeArgument,
     )
     .option('--json', 'print the written files as JSON');
+  addOciLayoutOption(command);
   addPlainHttpOption(command).action(
     async (
       reference: string,
@@ -46,13 +50,17 @@ export function registerPull(program: Command): void {
         concurrency?: number;
         overwrite?: boolean;
         maxUnpackSize?: number;
+        ociLayout?: boolean;
       },
     ) => {
+      const layout = options.ociLayout ? parseLayoutArgument(reference, 'latest') : undefined;
+      const store = layout === undefined ? undefined : await OciLayout.open(layout.dir);
       const progress = createProgressDisplay();
       let result: Awaited<ReturnType<typeof pull>>;
       try {
-        result = await pull(reference, options.output, {
+        result = await pull(layout?.reference ?? reference, options.output, {
           ...connectOptions(options),
+          ...(store === undefined ? {} : { client: store }),
           ...(options.platform === undefined ? {} : { platform: options.platform }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           onProgress: progress.listener,

@@ -3,14 +3,17 @@
  */
 import type { Command } from 'commander';
 import { parseAnnotation, readAnnotationFile } from '../client/annotation-file.js';
+import { OciLayout } from '../client/oci-layout.js';
 import { parsePushInput } from '../client/plan.js';
 import { push } from '../client/push.js';
 import {
+  addOciLayoutOption,
   addPlainHttpOption,
   chunkSizeArgument,
   collect,
   concurrencyArgument,
   connectOptions,
+  parseLayoutArgument,
 } from './options.js';
 import { printJson, printLines } from './output.js';
 import { createProgressDisplay, formatBytes } from './progress.js';
@@ -23,7 +26,7 @@ export function registerPush(program: Command): void {
     .argument('<ref>', 'where to publish, with a version tag, such as localhost:5000/hello:1.0.0')
     .argument(
       '<files...>',
-      'files to publish; OS/ARCH=FILE marks the build for a platform, such as windows/amd64=dist/hello.exe',
+      'files and folders to publish; OS/ARCH=FILE marks the build for a platform, such as windows/amd64=dist/hello.exe',
     )
     .option('--concurrency <n>', 'how many blobs to upload at once (default: 3)', concurrencyArgument)
     .option(
@@ -35,14 +38,21 @@ export function registerPush(program: Command): void {
       '-a, --annotation <key=value>',
       'add an annotation to the manifests and the index; repeat for more',
       collect,
-      [] as string[],
     )
     .option(
       '--annotation-file <file>',
       'JSON file of annotations as oras reads it: {"$manifest": {...}, "FILE NAME": {...}}',
     )
-    .option('--artifact-type <type>', 'the artifactType of the manifests (default: application/vnd.ocidrop.release.v1)')
+    .option(
+      '--artifact-type <type>',
+      'the artifactType of the manifests (default: application/vnd.ocidrop.release.v1)',
+    )
+    .option(
+      '--from <repository>',
+      'mount blobs from this repository of the same registry before uploading them',
+    )
     .option('--json', 'print the result as JSON');
+  addOciLayoutOption(command);
   addPlainHttpOption(command).action(
     async (
       reference: string,
@@ -52,26 +62,35 @@ export function registerPush(program: Command): void {
         plainHttp?: boolean;
         concurrency?: number;
         chunkSize?: number;
-        annotation: string[];
+        annotation?: string[];
         annotationFile?: string;
         artifactType?: string;
+        ociLayout?: boolean;
+        from?: string;
       },
     ) => {
+      const layout = options.ociLayout ? parseLayoutArgument(reference) : undefined;
+      const store = layout === undefined ? undefined : await OciLayout.open(layout.dir, { create: true });
       const inputs = files.map(parsePushInput);
       const fromFile =
         options.annotationFile === undefined ? undefined : await readAnnotationFile(options.annotationFile);
-      const annotations = { ...fromFile?.manifest, ...Object.fromEntries(options.annotation.map(parseAnnotation)) };
+      const annotations = {
+        ...fromFile?.manifest,
+        ...Object.fromEntries((options.annotation ?? []).map(parseAnnotation)),
+      };
       const progress = createProgressDisplay();
       let result: Awaited<ReturnType<typeof push>>;
       try {
-        result = await push(reference, inputs, {
+        result = await push(layout?.reference ?? reference, inputs, {
           ...connectOptions(options),
+          ...(store === undefined ? {} : { client: store }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
           onProgress: progress.listener,
           annotations,
           ...(fromFile === undefined ? {} : { fileAnnotations: fromFile.files }),
           ...(options.artifactType === undefined ? {} : { artifactType: options.artifactType }),
+          ...(options.from === undefined ? {} : { mountFrom: repositoryName(options.from) }),
         });
       } finally {
         progress.stop();
@@ -81,7 +100,8 @@ export function registerPush(program: Command): void {
         printJson(result);
         return;
       }
-      const lines = [`pushed ${result.reference}@${result.digest}`];
+      const shown = layout === undefined ? result.reference : `${layout.dir}:${layout.reference.tag}`;
+      const lines = [`pushed ${shown}@${result.digest}`];
       for (const file of result.files) {
         const where = file.platforms.length > 0 ? file.platforms.join(', ') : 'every platform';
         const kind = file.directory ? 'folder, ' : '';
@@ -91,4 +111,12 @@ export function registerPush(program: Command): void {
       printLines(lines);
     },
   );
+}
+
+// Accepts `--from` as a repository name or as `registry/repository`; mounting works within one registry.
+function repositoryName(value: string): string {
+  const slash = value.indexOf('/');
+  const first = slash < 0 ? '' : value.slice(0, slash);
+  const isHost = first.includes('.') || first.includes(':') || first === 'localhost';
+  return isHost ? value.slice(slash + 1) : value;
 }

@@ -13,9 +13,11 @@ export function registerRepos(program: Command): void {
     .description("list a registry's repositories, one per line (the registry must offer /v2/_catalog)")
     .argument('<registry>', 'the registry host, such as localhost:5000')
     .option('--json', 'print the repositories as a JSON list');
-  addPlainHttpOption(command).action(async (registry: string, options: { json?: boolean; plainHttp?: boolean }) => {
-    const repositories = await listRepositories(registry, connectOptions(options));
-    if (options.json) printJson(repositories);
-    else printLines(repositories);
-  });
+  addPlainHttpOption(command).action(
+    async (registry: string, options: { json?: boolean; plainHttp?: boolean }) => {
+      const repositories = await listRepositories(registry, connectOptions(options));
+      if (options.json) printJson(repositories);
+      else printLines(repositories);
+    },
+  );
 }

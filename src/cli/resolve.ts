@@ -13,9 +13,11 @@ export function registerResolve(program: Command): void {
     .description('print the digest of the manifest or index a reference names')
     .argument('<ref>', 'such as localhost:5000/hello:1.0.0 (the tag defaults to latest)')
     .option('--json', 'print {digest, mediaType, size}');
-  addPlainHttpOption(command).action(async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
-    const info = await resolveDigest(reference, connectOptions(options));
-    if (options.json) printJson(info);
-    else printLines([info.digest]);
-  });
+  addPlainHttpOption(command).action(
+    async (reference: string, options: { json?: boolean; plainHttp?: boolean }) => {
+      const info = await resolveDigest(reference, connectOptions(options));
+      if (options.json) printJson(info);
+      else printLines([info.digest]);
+    },
+  );
 }

@@ -8,7 +8,11 @@ import { loadConfig } from '../serve/config.js';
 import { defaultDataDir } from '../serve/paths.js';
 import { startServer } from '../serve/server.js';
 
-/** Registers `ocidrop serve [--config FILE] [--no-registry] [--data DIR] [--host HOST] [--port PORT]` on `program`. */
+/**
+ * Registers `ocidrop serve [--config FILE] [--no-registry] [--data DIR] [--host HOST] [--port PORT]
+ * [--htpasswd FILE] [--read-only] [--allow-anonymous-push] [--token-auth]` on `program`. An access
+ * flag wins over the same setting in the configuration file.
+ */
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -26,8 +30,28 @@ export function registerServe(program: Command): void {
       'folder that stores the registry content and the link signing key',
       defaultDataDir(),
     )
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--host <host>',
+      'address to listen on; on a non-loopback address pushes need --htpasswd, --read-only or --allow-anonymous-push',
+      '127.0.0.1',
+    )
     .option('--port <port>', 'port to listen on; 0 picks a free port', parsePort, 5000)
+    .option(
+      '--htpasswd <file>',
+      'htpasswd file (htpasswd -B) of the users who may push, delete and open private repositories; overrides users.htpasswd',
+    )
+    .option(
+      '--read-only',
+      'reject every push and delete to the embedded registry; overrides registry.readOnly',
+    )
+    .option(
+      '--allow-anonymous-push',
+      'let anyone push and delete on a non-loopback address; overrides registry.allowAnonymousPush',
+    )
+    .option(
+      '--token-auth',
+      'authenticate registry clients with the Docker token flow at /v2/token instead of HTTP Basic (needs users); overrides registry.token',
+    )
     .option('--log-level <level>', 'log level of the JSON log on stderr: error, warn, info or debug', 'info')
     .action(
       async (options: {
@@ -37,6 +61,10 @@ export function registerServe(program: Command): void {
         host: string;
         port: number;
         logLevel: string;
+        htpasswd?: string;
+        readOnly?: boolean;
+        allowAnonymousPush?: boolean;
+        tokenAuth?: boolean;
       }) => {
         const config = options.config === undefined ? undefined : await loadConfig(options.config);
         const logger = pino({ name: 'ocidrop', level: options.logLevel }, pino.destination(2));
@@ -48,6 +76,12 @@ export function registerServe(program: Command): void {
           ...(config === undefined ? {} : { config }),
           // Without the flag the configuration decides; `--no-registry` always turns the registry off.
           ...(options.registry ? {} : { registry: false }),
+          access: {
+            ...(options.htpasswd === undefined ? {} : { htpasswd: options.htpasswd }),
+            ...(options.readOnly ? { readOnly: true } : {}),
+            ...(options.allowAnonymousPush ? { allowAnonymousPush: true } : {}),
+            ...(options.tokenAuth ? { tokenAuth: true } : {}),
+          },
         });
         const shown = config?.publicUrl ?? running.url;
         const lines = [

@@ -2,8 +2,8 @@
  * `ocidrop tag REF NEWTAG...`: gives an existing manifest more tags.
  */
 import type { Command } from 'commander';
-import { tagManifest } from '../client/content.js';
 import { toReference } from '../client/connect.js';
+import { tagManifest } from '../client/content.js';
 import { addPlainHttpOption, connectOptions } from './options.js';
 import { printJson, printLines } from './output.js';
 

@@ -32,7 +32,7 @@ export function parseAnnotation(argument: string): [string, string] {
 
 /**
  * Reads an annotation file. `$config` is rejected, because ocidrop manifests use the empty config.
- * @throws InvalidInputError when the file is missing, is not JSON, or holds a value that is not a
+ * @throws InvalidInputError when the file is missing, is not JSON, or contains a value that is not a
  *   string, naming the key.
  */
 export async function readAnnotationFile(path: string): Promise<AnnotationSet> {
@@ -40,9 +40,12 @@ export async function readAnnotationFile(path: string): Promise<AnnotationSet> {
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
-    throw new InvalidInputError(`cannot read the annotation file ${JSON.stringify(path)}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new InvalidInputError(
+      `cannot read the annotation file ${JSON.stringify(path)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (!isRecord(parsed)) {
     throw new InvalidInputError(

@@ -14,8 +14,8 @@ import {
   OCI_MANIFEST,
   OCIDROP_ARTIFACT,
 } from '../oci/media-types.js';
-import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
 import type { Platform } from '../oci/platform.js';
+import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
 import type { ArtifactPlan, InspectedFile } from './plan.js';
 
 /** The content of the empty config blob, `{}` (image-spec "Guidance for an Empty Descriptor"). */
@@ -113,8 +113,8 @@ function manifestOf(
   };
 }
 
-// A directory is described as oras describes one, so that oras unpacks it as well; the tar
-// entries carry the modes, and the digest of the uncompressed tar lets a pull check the unpacked bytes.
+// A directory is described as oras describes one, so that oras unpacks it as well. The tar entries
+// carry the modes, and the digest of the uncompressed tar lets a pull check the unpacked bytes.
 function fileDescriptor(
   file: InspectedFile,
   main: boolean,

@@ -181,7 +181,8 @@ export class Authenticator {
       );
     }
     // The token specification defaults a missing expires_in to 60 seconds.
-    const expiresIn = typeof parsed?.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
+    const expiresIn =
+      typeof parsed?.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
     return { token, expiresIn };
   }
 

@@ -5,11 +5,15 @@
 import { parseReference, type Reference } from '../oci/reference.js';
 import type { CredentialResolver } from './credentials.js';
 import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
+import type { ArtifactStore } from './store.js';
 
 /** Connection settings of the push, pull and url operations. */
 export interface ConnectOptions {
-  /** A client to use; its host must be the reference's registry. When unset, one is created and closed. */
-  client?: RegistryClient;
+  /**
+   * A client or an OCI image layout to use instead of the reference's registry; the caller closes
+   * it. When unset, a client for the reference's registry is created and closed.
+   */
+  client?: ArtifactStore;
   /** Speak plain HTTP. @default true for loopback hosts only */
   plainHttp?: boolean;
   /** @default Docker's `config.json` */
@@ -30,7 +34,7 @@ export function toReference(reference: string | Reference, defaultTag?: string):
 export async function withClient<T>(
   reference: Reference,
   options: ConnectOptions,
-  action: (client: RegistryClient) => Promise<T>,
+  action: (client: ArtifactStore) => Promise<T>,
 ): Promise<T> {
   if (options.client !== undefined) return action(options.client);
   const client = new RegistryClient(reference.apiHost, clientOptions(options));

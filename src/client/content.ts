@@ -64,7 +64,9 @@ export async function putManifest(
   const mediaType = options.mediaType ?? parsed.mediaType;
   const digest = digestOf(bytes);
   if (target.digest !== undefined && target.digest !== digest) {
-    throw new DigestMismatchError(`the manifest has digest ${digest}, not ${target.digest} as the reference names`);
+    throw new DigestMismatchError(
+      `the manifest has digest ${digest}, not ${target.digest} as the reference names`,
+    );
   }
   return withClient(target, options, (client) =>
     client.putManifest(target.repository, target.tag ?? digest, bytes, mediaType),
@@ -110,7 +112,8 @@ export async function tagManifest(
   if (tags.length === 0) throw new InvalidInputError('no tag given: name at least one new tag');
   return withClient(source, options, async (client) => {
     const fetched = await fetchTop(client, source);
-    for (const tag of tags) await client.putManifest(source.repository, tag, fetched.bytes, fetched.mediaType);
+    for (const tag of tags)
+      await client.putManifest(source.repository, tag, fetched.bytes, fetched.mediaType);
     return fetched.digest;
   });
 }
@@ -200,7 +203,10 @@ export async function putBlob(
 }
 
 /** Deletes the blob `reference@digest` names. */
-export async function deleteBlob(reference: string | Reference, options: ConnectOptions = {}): Promise<Digest> {
+export async function deleteBlob(
+  reference: string | Reference,
+  options: ConnectOptions = {},
+): Promise<Digest> {
   const target = toReference(reference);
   const digest = requireDigest(target, 'blob delete');
   await withClient(target, options, (client) => client.deleteBlob(target.repository, digest));

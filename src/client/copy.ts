@@ -13,8 +13,8 @@ import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { InvalidInputError } from './errors.js';
 import { MAX_REFERRER_DEPTH, pushReferrer } from './referrers.js';
-import type { RegistryClient } from './registry-client.js';
 import { fetchTop } from './resolve.js';
+import type { ArtifactStore } from './store.js';
 
 /** Options of {@link copy}. */
 export interface CopyOptions {
@@ -87,9 +87,9 @@ class Copier {
   private readonly copied = new Set<Digest>();
 
   constructor(
-    private readonly from: RegistryClient,
+    private readonly from: ArtifactStore,
     private readonly fromRepository: string,
-    private readonly to: RegistryClient,
+    private readonly to: ArtifactStore,
     private readonly toRepository: string,
     private readonly options: { mount: boolean; concurrency: number },
   ) {}

@@ -25,7 +25,7 @@ export async function runCredentialHelper(name: string, host: string): Promise<C
     );
   }
   const program = `docker-credential-${name}`;
-  const { code, stdout, stderr } = await run(program, host);
+  const { code, stdout, stderr } = await run(program, 'get', host);
 
   if (code !== 0) {
     // Helpers print this message, from docker-credential-helpers, when the host has no entry.
@@ -51,14 +51,48 @@ export async function runCredentialHelper(name: string, host: string): Promise<C
   return { username: typeof body.Username === 'string' ? body.Username : '', password: body.Secret };
 }
 
+/**
+ * Stores credentials through `docker-credential-<name> store`, which reads
+ * `{"ServerURL","Username","Secret"}` on stdin, or removes them through `erase`, which reads the host.
+ * @throws CredentialsError when the name is invalid, the program is missing, or it fails.
+ */
+export async function updateCredentialHelper(
+  name: string,
+  host: string,
+  credentials: { username: string; password: string } | undefined,
+): Promise<void> {
+  if (!HELPER_NAME.test(name)) {
+    throw new CredentialsError(
+      `invalid credential helper name ${JSON.stringify(name)} in Docker's config.json`,
+    );
+  }
+  const program = `docker-credential-${name}`;
+  const action = credentials === undefined ? 'erase' : 'store';
+  const input =
+    credentials === undefined
+      ? host
+      : JSON.stringify({ ServerURL: host, Username: credentials.username, Secret: credentials.password });
+  const { code, stdout, stderr } = await run(program, action, input);
+  if (code === 0) return;
+  if (code === 'ENOENT') {
+    throw new CredentialsError(
+      `credential helper ${program} for ${host} is not installed: install it, or remove it from Docker's config.json`,
+    );
+  }
+  throw new CredentialsError(
+    `credential helper ${program} failed to ${action} credentials for ${host}: ${firstLine(stderr || stdout) || `exit ${code}`}`,
+  );
+}
+
 function run(
   program: string,
+  action: 'get' | 'store' | 'erase',
   input: string,
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(
       program,
-      ['get'],
+      [action],
       { timeout: HELPER_TIMEOUT, maxBuffer: 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : ((error as NodeJS.ErrnoException).code ?? 1);

@@ -3,7 +3,7 @@
  * with either a base64 `auth` of `user:password`, separate `username` and `password`, or an
  * `identitytoken` (an OAuth2 refresh token for the token server). A registry named in
  * `credHelpers`, or every registry when `credsStore` is set, gets its credentials from the
- * `docker-credential-<name>` program instead.
+ * `docker-credential-<name>` program instead. Podman's `auth.json` has the same format.
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -62,6 +62,35 @@ export function dockerConfigResolver(path: string = dockerConfigPath()): Credent
       if (fromHelper !== undefined) return fromHelper;
     }
     return findCredentials(config.auths, host);
+  };
+}
+
+/**
+ * Returns the credential files to consult, in order: podman's `$REGISTRY_AUTH_FILE` when set,
+ * Docker's `config.json` ({@link dockerConfigPath}), and podman's
+ * `$XDG_RUNTIME_DIR/containers/auth.json` when `XDG_RUNTIME_DIR` is set. Podman's `auth.json`
+ * has the same `auths` and `credHelpers` format as Docker's file.
+ */
+export function credentialFilePaths(env: NodeJS.ProcessEnv = process.env): string[] {
+  const paths: string[] = [];
+  if (env['REGISTRY_AUTH_FILE']) paths.push(env['REGISTRY_AUTH_FILE']);
+  paths.push(dockerConfigPath(env));
+  if (env['XDG_RUNTIME_DIR']) paths.push(join(env['XDG_RUNTIME_DIR'], 'containers', 'auth.json'));
+  return paths;
+}
+
+/**
+ * Creates the resolver the client uses by default: the first of {@link credentialFilePaths} that
+ * has credentials for the host (through a credential helper or `auths`) provides them.
+ */
+export function defaultCredentialResolver(env: NodeJS.ProcessEnv = process.env): CredentialResolver {
+  const resolvers = credentialFilePaths(env).map((path) => dockerConfigResolver(path));
+  return async (host) => {
+    for (const resolve of resolvers) {
+      const credentials = await resolve(host);
+      if (credentials !== undefined) return credentials;
+    }
+    return undefined;
   };
 }
 

@@ -11,7 +11,7 @@ import { createDigester, type Digester, digestOf, parseDigest } from '../oci/dig
 import { DigestMismatchError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { RegistryConnectionError } from './errors.js';
-import type { RegistryClient } from './registry-client.js';
+import type { ArtifactStore } from './store.js';
 
 /**
  * Returns the path of the partial file for a blob written under `title` in `folder`. The name is a
@@ -34,7 +34,7 @@ export function partialPath(folder: string, descriptor: Descriptor, title: strin
  * @throws DigestMismatchError when freshly downloaded content does not match the descriptor.
  */
 export async function downloadBlob(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   descriptor: Descriptor,
   path: string,
@@ -56,7 +56,7 @@ export async function downloadBlob(
 }
 
 async function attempt(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   descriptor: Descriptor,
   path: string,

@@ -138,7 +138,10 @@ export class UnsafeArchiveError extends OcidropError {
   /** The entry's path as the archive names it. */
   readonly entry: string;
   constructor(entry: string, reason: string) {
-    super('ERR_UNSAFE_ARCHIVE', `unsafe archive entry ${JSON.stringify(entry)}: ${reason}; nothing was unpacked`);
+    super(
+      'ERR_UNSAFE_ARCHIVE',
+      `unsafe archive entry ${JSON.stringify(entry)}: ${reason}; nothing was unpacked`,
+    );
     this.entry = entry;
   }
 }
@@ -149,7 +152,10 @@ export class OutputExistsError extends OcidropError {
   /** The existing path. */
   readonly path: string;
   constructor(path: string) {
-    super('ERR_OUTPUT_EXISTS', `${path} already exists: move it away, or pull with --overwrite to replace it`);
+    super(
+      'ERR_OUTPUT_EXISTS',
+      `${path} already exists: move it away, or pull with --overwrite to replace it`,
+    );
     this.path = path;
   }
 }

@@ -1,12 +1,14 @@
 /**
- * `login` and `logout`: check credentials against a registry and keep them in the `auths` map of
- * Docker's `config.json`, the same file (and format) that `docker login` writes.
+ * `login` and `logout`: check credentials against a registry and keep them where `docker login`
+ * does: through the credential helper that `config.json` names for the registry (`credHelpers`
+ * or `credsStore`), else in the `auths` map of `config.json`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DOCKER_HUB, DOCKER_HUB_API_HOST } from '../oci/reference.js';
-import { type Credentials, dockerConfigPath } from './credentials.js';
+import { updateCredentialHelper } from './credential-helper.js';
+import { type Credentials, dockerConfigPath, findHelper, loadDockerConfig } from './credentials.js';
 import { AuthenticationError, CredentialsError, RegistryResponseError } from './errors.js';
 import { RegistryClient } from './registry-client.js';
 
@@ -30,8 +32,8 @@ export interface LoginOptions {
  * requests) and stores them base64-encoded in `config.json`, keeping every other entry.
  * Returns the path of the file written.
  *
- * NOTE: the entry goes to `auths` even when `credHelpers` or `credsStore` names a helper for the
- * registry, and a helper's entry takes precedence when credentials are looked up.
+ * When `credHelpers` or `credsStore` names a helper for the registry, the credentials go to
+ * `docker-credential-<name> store` instead and `config.json` is left as it is.
  * @throws AuthenticationError when the registry rejects the credentials; nothing is written then.
  */
 export async function login(
@@ -66,6 +68,11 @@ export async function login(
   }
 
   const path = options.configPath ?? dockerConfigPath();
+  const helper = findHelper(await loadDockerConfig(path), configKey(registry));
+  if (helper !== undefined) {
+    await updateCredentialHelper(helper, configKey(registry), { username, password });
+    return path;
+  }
   const config = await readConfigObject(path);
   if (typeof config['auths'] !== 'object' || config['auths'] === null) config['auths'] = {};
   const auths = config['auths'] as Record<string, unknown>;
@@ -75,10 +82,13 @@ export async function login(
 }
 
 /**
- * Removes the `auths` entry of `registry` from `config.json`. Returns false when there was none.
+ * Removes the credentials of `registry`: through its credential helper's `erase` when one is
+ * configured, and its `auths` entry in `config.json`. Returns false when there was no `auths` entry.
  */
 export async function logout(registry: string, options: LoginOptions = {}): Promise<boolean> {
   const path = options.configPath ?? dockerConfigPath();
+  const helper = findHelper(await loadDockerConfig(path), configKey(registry));
+  if (helper !== undefined) await updateCredentialHelper(helper, configKey(registry), undefined);
   const config = await readConfigObject(path);
   const auths = config['auths'] as Record<string, unknown> | undefined;
   const key = configKey(registry);

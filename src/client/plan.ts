@@ -161,14 +161,20 @@ function checkUniqueTitles(files: InspectedFile[], where: string): void {
   }
 }
 
-async function inspectDirectory(input: PushInput, mode: number, workDir: string | undefined): Promise<InspectedFile> {
+async function inspectDirectory(
+  input: PushInput,
+  mode: number,
+  workDir: string | undefined,
+): Promise<InspectedFile> {
   if (input.platform !== undefined) {
     throw new InvalidInputError(
       `${JSON.stringify(input.path)} is a folder: a platform build must be one executable file, so drop the platform prefix`,
     );
   }
   if (workDir === undefined) {
-    throw new InvalidInputError(`${JSON.stringify(input.path)} is a folder, and no work folder was given to pack it in`);
+    throw new InvalidInputError(
+      `${JSON.stringify(input.path)} is a folder, and no work folder was given to pack it in`,
+    );
   }
   const title = basename(resolve(input.path));
   const archive = join(workDir, `${digestOf(resolve(input.path)).slice(7, 23)}.tar.gz`);

@@ -11,12 +11,12 @@ import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.js'
 import type { Reference } from '../oci/reference.js';
 import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
-import { downloadBlob, partialPath } from './download.js';
 import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
+import { downloadBlob, partialPath } from './download.js';
 import { InvalidInputError, OutputExistsError } from './errors.js';
 import type { ProgressListener } from './progress.js';
-import type { RegistryClient } from './registry-client.js';
 import { resolveManifests, type TitledBlob, titledBlobs } from './resolve.js';
+import type { ArtifactStore } from './store.js';
 import { validateTitles } from './titles.js';
 import { unpackDirectory } from './unpack.js';
 
@@ -102,7 +102,7 @@ export async function pull(
 }
 
 async function downloadFile(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   blob: TitledBlob,
   folder: string,
@@ -129,7 +129,15 @@ async function downloadFile(
     }
     await syncFolder(folder);
     report(descriptor.size, 'done');
-    return { title, path: destination, digest: descriptor.digest, size: descriptor.size, mode: 0o755, main, kind: 'directory' };
+    return {
+      title,
+      path: destination,
+      digest: descriptor.digest,
+      size: descriptor.size,
+      mode: 0o755,
+      main,
+      kind: 'directory',
+    };
   }
   await syncFile(partial);
   await chmod(partial, mode);
@@ -150,7 +158,15 @@ async function downloadFile(
   }
   await syncFolder(folder);
   report(descriptor.size, 'done');
-  return { title, path: destination, digest: descriptor.digest, size: descriptor.size, mode, main, kind: 'file' };
+  return {
+    title,
+    path: destination,
+    digest: descriptor.digest,
+    size: descriptor.size,
+    mode,
+    main,
+    kind: 'file',
+  };
 }
 
 // Unpacks a verified directory blob into a fresh staging folder beside the destination, then moves

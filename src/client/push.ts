@@ -14,13 +14,13 @@ import { OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { Reference } from '../oci/reference.js';
 import { buildArtifact, EMPTY_CONFIG, EMPTY_CONFIG_DESCRIPTOR } from './artifact.js';
-import { archiveTime } from './directory.js';
 import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
+import { archiveTime } from './directory.js';
 import { InvalidInputError } from './errors.js';
 import { type InspectedFile, inspectInput, type PushInput, planArtifact } from './plan.js';
 import { type ProgressListener, ProgressStream } from './progress.js';
-import type { RegistryClient } from './registry-client.js';
+import type { ArtifactStore } from './store.js';
 
 /** Options of {@link push}. */
 export interface PushOptions extends ConnectOptions {
@@ -40,6 +40,11 @@ export interface PushOptions extends ConnectOptions {
   fileAnnotations?: Record<string, Record<string, string>>;
   /** `artifactType` of the manifests and the index. @default `application/vnd.ocidrop.release.v1` */
   artifactType?: string;
+  /**
+   * A repository of the same registry to mount blobs from before uploading them ("Mounting a blob
+   * from another repository"), such as the previous release's repository.
+   */
+  mountFrom?: string;
 }
 
 /** One file as pushed. */
@@ -123,6 +128,7 @@ async function pushInspected(
       concurrency,
       options.chunkSize,
       options.onProgress,
+      options.mountFrom,
     );
     await client.uploadBlob(target.repository, EMPTY_CONFIG_DESCRIPTOR, () => EMPTY_CONFIG);
 
@@ -179,12 +185,13 @@ function checkAnnotatedTitles(
 
 // Uploads each distinct blob once, `concurrency` at a time, and returns the digests that were sent.
 async function uploadFiles(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   files: InspectedFile[],
   concurrency: number,
   chunkSize: number | undefined,
   onProgress: ProgressListener | undefined,
+  mountFrom: string | undefined,
 ): Promise<Set<Digest>> {
   const distinct = [...new Map(files.map((file) => [file.digest, file])).values()];
   const uploaded = new Set<Digest>();
@@ -204,6 +211,11 @@ async function uploadFiles(
       source.on('error', (error) => counter.destroy(error));
       return source.pipe(counter);
     };
+    // A mounted blob costs the registry a link instead of a transfer; it counts as not uploaded.
+    if (mountFrom !== undefined && (await client.mountBlob(repository, file.digest, mountFrom))) {
+      report(0, 'skipped');
+      return;
+    }
     const result = await client.uploadBlob(
       repository,
       file,

@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CREATED, TITLE } from '../oci/annotations.js';
 import { type Digest, digestOf } from '../oci/digest.js';
-import { type Descriptor, encodeManifest, type ImageIndex, type ImageManifest, parseManifest } from '../oci/manifest.js';
+import {
+  type Descriptor,
+  encodeManifest,
+  type ImageIndex,
+  type ImageManifest,
+  parseManifest,
+} from '../oci/manifest.js';
 import { FILE_BLOB, OCI_INDEX, OCI_LAYER_TAR_GZIP, OCI_MANIFEST } from '../oci/media-types.js';
 import type { Reference } from '../oci/reference.js';
 import { EMPTY_CONFIG, EMPTY_CONFIG_DESCRIPTOR } from './artifact.js';
@@ -18,7 +24,8 @@ import { resolveDigest } from './content.js';
 import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
 import { InvalidInputError, RegistryResponseError } from './errors.js';
 import { type InspectedFile, inspectInput } from './plan.js';
-import { type RegistryClient, referrersTag } from './registry-client.js';
+import { referrersTag } from './registry-client.js';
+import type { ArtifactStore } from './store.js';
 
 /** Options of {@link attach}. */
 export interface AttachOptions extends ConnectOptions {
@@ -32,7 +39,7 @@ export interface AttachOptions extends ConnectOptions {
   created?: Date;
 }
 
-/** What {@link attach} pushed. */
+/** The result of {@link attach}: the subject and the attached manifest. */
 export interface AttachResult {
   /** The subject, pinned to its digest. */
   subject: string;
@@ -63,7 +70,9 @@ export async function attach(
   options: AttachOptions,
 ): Promise<AttachResult> {
   if (options.artifactType.trim() === '') {
-    throw new InvalidInputError('attach needs an artifact type: pass --artifact-type, such as application/vnd.ocidrop.notes.v1');
+    throw new InvalidInputError(
+      'attach needs an artifact type: pass --artifact-type, such as application/vnd.ocidrop.notes.v1',
+    );
   }
   const target = toReference(subjectReference, 'latest');
   const workDir = await mkdtemp(join(tmpdir(), 'ocidrop-attach-'));
@@ -133,7 +142,7 @@ export async function discover(
  * when the registry did not process the subject itself.
  */
 export async function pushReferrer(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   bytes: Buffer,
   manifest: ImageManifest | ImageIndex,
@@ -142,7 +151,11 @@ export async function pushReferrer(
   const pushed = await client.pushManifest(repository, digest, bytes, manifest.mediaType ?? OCI_MANIFEST);
   if (pushed.subjectProcessed || manifest.subject === undefined) return pushed;
 
-  const descriptor: Descriptor = { mediaType: manifest.mediaType ?? OCI_MANIFEST, digest, size: bytes.byteLength };
+  const descriptor: Descriptor = {
+    mediaType: manifest.mediaType ?? OCI_MANIFEST,
+    digest,
+    size: bytes.byteLength,
+  };
   if (manifest.artifactType !== undefined) descriptor.artifactType = manifest.artifactType;
   if (manifest.annotations !== undefined) descriptor.annotations = manifest.annotations;
   await addToFallbackIndex(client, repository, manifest.subject.digest, descriptor);
@@ -150,9 +163,9 @@ export async function pushReferrer(
 }
 
 // NOTE: two clients attaching to one subject at the same moment can overwrite each other's update
-// of the fallback tag; the specification accepts this race for registries without the API.
+// of the fallback tag. The specification accepts this race for registries without the API.
 async function addToFallbackIndex(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   subject: Digest,
   descriptor: Descriptor,
@@ -172,7 +185,7 @@ async function addToFallbackIndex(
 }
 
 async function referrerTree(
-  client: RegistryClient,
+  client: ArtifactStore,
   repository: string,
   digest: Digest,
   artifactType: string | undefined,

@@ -16,7 +16,7 @@ import { type Descriptor, type ImageIndex, MAX_MANIFEST_SIZE, parseManifest } fr
 import { FILE_BLOB, MANIFEST_ACCEPT, OCI_INDEX } from '../oci/media-types.js';
 import { Authenticator, repositoryScope, type Scope } from './auth.js';
 import { parseWwwAuthenticate } from './challenge.js';
-import { type CredentialResolver, dockerConfigResolver } from './credentials.js';
+import { type CredentialResolver, defaultCredentialResolver } from './credentials.js';
 import { RegistryConnectionError, RegistryResponseError } from './errors.js';
 import {
   discard,
@@ -53,7 +53,11 @@ export interface RegistryClientOptions {
    * @default true for `localhost`, `127.0.0.1` and `[::1]` (with any port), false elsewhere
    */
   plainHttp?: boolean;
-  /** Source of credentials. @default Docker's `config.json` ({@link dockerConfigResolver}) */
+  /**
+   * Source of credentials.
+   * @default podman's `$REGISTRY_AUTH_FILE`, Docker's `config.json`, then podman's
+   *   `$XDG_RUNTIME_DIR/containers/auth.json` ({@link defaultCredentialResolver})
+   */
   credentials?: CredentialResolver;
   /** The undici dispatcher to send through; the client creates and closes its own `Agent` when none is given. */
   dispatcher?: Dispatcher;
@@ -122,7 +126,7 @@ export class RegistryClient {
     this.retryDelay = options.retryDelay ?? 250;
     this.auth = new Authenticator(
       host,
-      options.credentials ?? dockerConfigResolver(),
+      options.credentials ?? defaultCredentialResolver(),
       this.dispatcher,
       this.userAgent,
       !plainHttp,

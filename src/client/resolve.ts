@@ -16,7 +16,7 @@ import {
   PlatformNotFoundError,
   RegistryResponseError,
 } from './errors.js';
-import type { RegistryClient } from './registry-client.js';
+import type { ArtifactStore } from './store.js';
 
 /** One manifest of an artifact with the platform its index entry names. */
 export interface ResolvedManifest {
@@ -38,7 +38,7 @@ export interface TitledBlob {
  * @throws NotAnArtifactError when a manifest has no titled blobs, such as a container image.
  */
 export async function resolveManifests(
-  client: RegistryClient,
+  client: ArtifactStore,
   reference: Reference,
   platform: Platform | undefined,
 ): Promise<{ digest: Digest; manifests: ResolvedManifest[] }> {
@@ -78,12 +78,11 @@ export async function resolveManifests(
   return { digest: fetched.digest, manifests };
 }
 
-
 /**
  * Fetches the manifest a reference names, turning a 404 into an {@link ArtifactNotFoundError} that
  * names what to check.
  */
-export async function fetchTop(client: RegistryClient, reference: Reference): Promise<FetchedManifest> {
+export async function fetchTop(client: ArtifactStore, reference: Reference): Promise<FetchedManifest> {
   try {
     return await client.getManifest(reference.repository, reference.reference!);
   } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * Safe unpacking of a directory blob (a tar+gzip archive, see `directory.ts`) into a staging folder.
  *
- * The archive comes from whoever published the artifact, so every entry is checked before it is
+ * The archive comes from the publisher of the artifact, so every entry is checked before it is
  * written. An entry must be a relative path under the directory's name without `..`. No path
  * component of an entry may be a symbolic link, which also rules out writing through an existing
  * link. Every symbolic link must resolve inside the directory, with chains of links followed hop by
@@ -157,7 +157,10 @@ class EntryWriter {
         const existing = await lstatOrUndefined(target);
         if (existing === undefined) await mkdir(target, { mode: 0o700 });
         else if (!existing.isDirectory()) {
-          throw new UnsafeArchiveError(entry.path, 'a folder entry replaces an earlier entry that is not a folder');
+          throw new UnsafeArchiveError(
+            entry.path,
+            'a folder entry replaces an earlier entry that is not a folder',
+          );
         }
         // Modes are applied last, so that a read-only folder does not block the entries inside it.
         this.directories.push({ path: target, mode });
@@ -167,9 +170,16 @@ class EntryWriter {
       case 'SymbolicLink': {
         const linkpath = entry.linkpath ?? '';
         if (linkpath === '' || posix.isAbsolute(linkpath) || /^[a-zA-Z]:/.test(linkpath)) {
-          throw new UnsafeArchiveError(entry.path, `the symbolic link target ${JSON.stringify(linkpath)} is absolute or empty`);
+          throw new UnsafeArchiveError(
+            entry.path,
+            `the symbolic link target ${JSON.stringify(linkpath)} is absolute or empty`,
+          );
         }
-        this.archivePath(posix.join(posix.dirname(relative), linkpath), entry.path, 'the symbolic link target');
+        this.archivePath(
+          posix.join(posix.dirname(relative), linkpath),
+          entry.path,
+          'the symbolic link target',
+        );
         await this.prepareParent(entry.path, relative);
         await this.assertAbsent(entry.path, target);
         await symlink(linkpath, target);
@@ -184,7 +194,10 @@ class EntryWriter {
         await this.checkComponents(entry.path, source, false);
         const info = await lstatOrUndefined(sourcePath);
         if (info === undefined || !info.isFile()) {
-          throw new UnsafeArchiveError(entry.path, `the hard link target ${JSON.stringify(entry.linkpath)} is not a regular file of the archive`);
+          throw new UnsafeArchiveError(
+            entry.path,
+            `the hard link target ${JSON.stringify(entry.linkpath)} is not a regular file of the archive`,
+          );
         }
         await this.prepareParent(entry.path, relative);
         await this.assertAbsent(entry.path, target);
@@ -209,7 +222,10 @@ class EntryWriter {
   private archivePath(path: string, entry: string, subject = 'the path'): string {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters.
     if (path === '' || /[\u0000-\u001f\\]/.test(path)) {
-      throw new UnsafeArchiveError(entry, `${subject} is empty or contains a backslash or a control character`);
+      throw new UnsafeArchiveError(
+        entry,
+        `${subject} is empty or contains a backslash or a control character`,
+      );
     }
     if (posix.isAbsolute(path) || /^[a-zA-Z]:/.test(path)) {
       throw new UnsafeArchiveError(entry, `${subject} ${JSON.stringify(path)} is absolute`);
@@ -287,14 +303,20 @@ class EntryWriter {
         if (++hops > MAX_LINK_HOPS) throw new UnsafeArchiveError(entry, 'the symbolic links form a loop');
         const target = await readlink(path);
         if (posix.isAbsolute(target)) {
-          throw new UnsafeArchiveError(entry, `a symbolic link on its way points to the absolute path ${target}`);
+          throw new UnsafeArchiveError(
+            entry,
+            `a symbolic link on its way points to the absolute path ${target}`,
+          );
         }
         resolved.pop();
         stack.unshift(...target.split('/'));
       }
     }
     if (resolved[0] !== this.name) {
-      throw new UnsafeArchiveError(entry, `the symbolic link resolves outside the folder ${JSON.stringify(this.name)}`);
+      throw new UnsafeArchiveError(
+        entry,
+        `the symbolic link resolves outside the folder ${JSON.stringify(this.name)}`,
+      );
     }
   }
 }

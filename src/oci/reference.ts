@@ -172,3 +172,12 @@ export function parseRepository(value: string): Reference {
   }
   return reference;
 }
+
+/**
+ * Tells whether a host (without a port) is a loopback address or name: 127.0.0.0/8, `::1` (bare or
+ * in brackets) or `localhost`. `ocidrop serve` may run its registry without access control there.
+ */
+export function isLoopbackAddress(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}

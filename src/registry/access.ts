@@ -36,11 +36,6 @@ export function formatScope(scope: AccessScope): string {
   return `${scope.type}:${scope.name}:${scope.actions.join(',')}`;
 }
 
-/**
- * Tells whether a listen address is a loopback address (127.0.0.0/8, ::1, localhost), where the
- * registry may stay open. On any other address, push and delete need credentials by default.
- */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
-}
+// The registry's name for the data model's check. `src/index.ts` exports both the data model and the
+// client, whose own `isLoopbackHost` takes `host:port`, so the data model cannot use this name.
+export { isLoopbackAddress as isLoopbackHost } from '../oci/reference.js';

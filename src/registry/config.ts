@@ -6,13 +6,15 @@
  *
  * The rule: on a loopback address the registry may stay open to anyone. On any other address,
  * push and delete need credentials unless `allowAnonymousPush: true` allows them, so starting
- * there with neither users nor that opt-out fails.
+ * there with neither users, nor that opt-out, nor `readOnly: true` fails.
+ *
+ * The users come from one htpasswd file, which `ocidrop serve` names in the configuration's
+ * top-level `users.htpasswd` (or `--htpasswd`) and passes in as `htpasswd`.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { OcidropError } from '../oci/errors.js';
-import { isRepositoryName } from '../oci/reference.js';
+import { isLoopbackAddress, isRepositoryName } from '../oci/reference.js';
 import type { AccessPolicy, RepositoryAction } from './access.js';
-import { isLoopbackHost } from './access.js';
 import { loadHtpasswd, type UserStore } from './htpasswd.js';
 import { type AccessRule, createAccessPolicy, type Principals } from './policy.js';
 import { TokenSigner } from './token.js';
@@ -40,7 +42,10 @@ export interface RegistryTokenConfig {
 
 /** The validated `registry:` section. */
 export interface RegistryConfig {
-  /** Path of an htpasswd file with bcrypt entries (`htpasswd -B`). */
+  /**
+   * Path of an htpasswd file with bcrypt entries (`htpasswd -B`). `ocidrop serve` sets it from
+   * `users.htpasswd` or `--htpasswd`, and its configuration file rejects it inside `registry:`.
+   */
   htpasswd?: string;
   /** Repository prefixes that anyone may pull, or `true`/`false` for every repository. @default true */
   anonymousPull?: boolean | string[];
@@ -62,6 +67,19 @@ export interface RegistryEnvironment {
   dataDir: string;
   /** Folder that a relative `htpasswd` path is relative to, usually the configuration file's. @default process.cwd() */
   baseDir?: string;
+  /** Repositories that another front end (the download gateway) keeps private, so anonymous pulls of them are rejected. */
+  privateRepositories?: PrivateRepositories;
+}
+
+/**
+ * Repositories kept private outside the registry section. `isPrivate` must be decided by the
+ * longest of `prefixes` that covers the repository (a prefix covers itself and the names below
+ * it), or by its value for `''` when none does, so that per-prefix access rules can express it.
+ */
+export interface PrivateRepositories {
+  /** The repository prefixes where `isPrivate` may change its value. */
+  prefixes: readonly string[];
+  isPrivate(repository: string): boolean;
 }
 
 /** Access settings of the registry and the gateway, built from the section. */
@@ -72,7 +90,10 @@ export interface ResolvedRegistryAccess {
   readOnly: boolean;
   /** The users of the htpasswd file, which the gateway can check too. */
   users?: UserStore;
-  /** Tells whether anyone may pull `repository`; the gateway treats the others as private. */
+  /**
+   * Tells whether anyone may pull `repository`, by {@link isAnonymousPull}; the gateway treats
+   * the others as private.
+   */
   isAnonymousPull(repository: string): boolean;
 }
 
@@ -88,6 +109,10 @@ const FIELDS = ['htpasswd', 'anonymousPull', 'rules', 'readOnly', 'token', 'allo
 const RULE_FIELDS = ['user', 'repository', 'actions'];
 const TOKEN_FIELDS = ['realm', 'service', 'ttlSeconds'];
 const ACTIONS: RepositoryAction[] = ['pull', 'push', 'delete'];
+
+/** The fix that every "needs users" error names. */
+const NAME_USERS =
+  'name an htpasswd file made with "htpasswd -B" (--htpasswd FILE, or users.htpasswd in the configuration file)';
 
 /** The grantee of anonymous grants, which no user name can equal. */
 const ANONYMOUS = Symbol('anonymous');
@@ -150,10 +175,10 @@ export async function resolveRegistryAccess(
 ): Promise<ResolvedRegistryAccess> {
   const config = parseRegistryConfig(section);
   const readOnly = config.readOnly ?? false;
-  const isAnonymousPull = (repository: string): boolean => anonymousPullAllowed(config, repository);
+  const privateRepositories = environment.privateRepositories;
 
   if (config.htpasswd === undefined) {
-    checkOpenRegistry(config, environment.listenHost, readOnly);
+    checkOpenRegistry(config, environment.listenHost, readOnly, privateRepositories);
     return { readOnly, isAnonymousPull: () => true };
   }
 
@@ -172,7 +197,7 @@ export async function resolveRegistryAccess(
   const token = config.token === true ? {} : config.token === false ? undefined : config.token;
   const access = createAccessPolicy({
     users,
-    rules: toAccessRules(config),
+    rules: toAccessRules(config, privateRepositories),
     ...(token && {
       token: {
         ...token,
@@ -180,7 +205,25 @@ export async function resolveRegistryAccess(
       },
     }),
   });
-  return { access, readOnly, users, isAnonymousPull };
+  return {
+    access,
+    readOnly,
+    users,
+    isAnonymousPull: (repository) => isAnonymousPull(config, repository, privateRepositories),
+  };
+}
+
+/**
+ * Decides whether anyone may pull `repository`: only when the section's `anonymousPull` allows it
+ * and `privateRepositories` does not keep it private. The registry's access rules and the
+ * gateway's notion of a private repository both come from this one function.
+ */
+export function isAnonymousPull(
+  config: RegistryConfig,
+  repository: string,
+  privateRepositories?: PrivateRepositories,
+): boolean {
+  return anonymousPullAllowed(config, repository) && !(privateRepositories?.isPrivate(repository) ?? false);
 }
 
 /** Tells whether the section lets anyone pull `repository`: `anonymousPull` is `true` (the default) or lists a prefix of it. */
@@ -193,23 +236,27 @@ export function anonymousPullAllowed(config: RegistryConfig, repository: string)
 
 /**
  * Turns the grants of a section with users into the policy's rules, one per repository prefix
- * that the section names. Each rule lists everyone granted an action on that prefix or on a
- * shorter prefix of it, so the policy's longest-prefix match gives the union of all grants that
- * cover a repository.
+ * that the section or `privateRepositories` names. Each rule lists everyone granted an action on
+ * that prefix or on a shorter prefix of it, so the policy's longest-prefix match gives the union
+ * of all grants that cover a repository. Anonymous pull at each prefix is {@link isAnonymousPull}
+ * there, which the longest-prefix match then extends to every repository below it.
  */
-export function toAccessRules(config: RegistryConfig): AccessRule[] {
+export function toAccessRules(
+  config: RegistryConfig,
+  privateRepositories?: PrivateRepositories,
+): AccessRule[] {
   const grants: { user: string | typeof ANONYMOUS; prefix: string; actions: RepositoryAction[] }[] = (
     config.rules ?? [{ user: '*', actions: ACTIONS }]
   ).map((rule) => ({ user: rule.user, prefix: rule.repository ?? '', actions: rule.actions }));
-
-  const anonymousPull = config.anonymousPull ?? true;
-  if (anonymousPull === true) grants.push({ user: ANONYMOUS, prefix: '', actions: ['pull'] });
-  if (Array.isArray(anonymousPull)) {
-    for (const prefix of anonymousPull) grants.push({ user: ANONYMOUS, prefix, actions: ['pull'] });
-  }
   if (config.allowAnonymousPush) grants.push({ user: ANONYMOUS, prefix: '', actions: ['push', 'delete'] });
 
-  const prefixes = new Set(['', ...grants.map((grant) => grant.prefix)]);
+  const anonymousPull = config.anonymousPull ?? true;
+  const prefixes = new Set([
+    '',
+    ...grants.map((grant) => grant.prefix),
+    ...(Array.isArray(anonymousPull) ? anonymousPull : []),
+    ...(privateRepositories?.prefixes ?? []),
+  ]);
   return [...prefixes].map((prefix) => {
     const covering = grants.filter((grant) => coversRepository(grant.prefix, prefix));
     const principals = (action: RepositoryAction): Principals => {
@@ -218,26 +265,39 @@ export function toAccessRules(config: RegistryConfig): AccessRule[] {
       if (users.includes('*')) return 'authenticated';
       return [...new Set(users as string[])];
     };
-    return { prefix, pull: principals('pull'), push: principals('push'), delete: principals('delete') };
+    const pull = isAnonymousPull(config, prefix, privateRepositories) ? '*' : principals('pull');
+    return { prefix, pull, push: principals('push'), delete: principals('delete') };
   });
 }
 
-function checkOpenRegistry(config: RegistryConfig, listenHost: string, readOnly: boolean): void {
+function checkOpenRegistry(
+  config: RegistryConfig,
+  listenHost: string,
+  readOnly: boolean,
+  privateRepositories: PrivateRepositories | undefined,
+): void {
   for (const field of ['rules', 'token'] as const) {
     if (config[field] !== undefined && config[field] !== false) {
-      throw new RegistryConfigError(
-        `registry.${field} needs users: set registry.htpasswd to an htpasswd file made with "htpasswd -B"`,
-      );
+      const setting = field === 'token' ? 'registry.token (or --token-auth)' : `registry.${field}`;
+      throw new RegistryConfigError(`${setting} needs users: ${NAME_USERS}`);
     }
   }
   if (config.anonymousPull !== undefined && config.anonymousPull !== true) {
-    throw new RegistryConfigError(
-      'registry.anonymousPull restricts pulls, which needs users: set registry.htpasswd to an htpasswd file made with "htpasswd -B"',
-    );
+    throw new RegistryConfigError(`registry.anonymousPull restricts pulls, which needs users: ${NAME_USERS}`);
   }
-  if (!readOnly && !isLoopbackHost(listenHost) && !config.allowAnonymousPush) {
+  if (privateRepositories !== undefined) {
+    const closed = ['', ...privateRepositories.prefixes].find((prefix) =>
+      privateRepositories.isPrivate(prefix),
+    );
+    if (closed !== undefined) {
+      throw new RegistryConfigError(
+        `private repositories${closed === '' ? '' : ` such as ${JSON.stringify(closed)}`} need users, because /v2/ would otherwise serve them to anyone: ${NAME_USERS}`,
+      );
+    }
+  }
+  if (!readOnly && !isLoopbackAddress(listenHost) && !config.allowAnonymousPush) {
     throw new RegistryConfigError(
-      `the registry would let anyone push and delete on ${listenHost}, which is not a loopback address: set registry.htpasswd to an htpasswd file made with "htpasswd -B", set registry.readOnly: true, or set registry.allowAnonymousPush: true to allow it`,
+      `the registry would let anyone push and delete on ${listenHost}, which is not a loopback address: ${NAME_USERS}; or make it read-only (--read-only, or registry.readOnly: true); or allow anonymous pushes explicitly (--allow-anonymous-push, or registry.allowAnonymousPush: true)`,
     );
   }
 }

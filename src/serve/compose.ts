@@ -1,8 +1,8 @@
 /**
  * Builds the gateway's content source and options from a configuration. The source maps public
  * names onto one source per registry (the embedded store and each remote registry). The options
- * carry the private names, the users, the signing keys and the caches. The embedded registry gets
- * an access policy that matches.
+ * carry the private names, the users, the signing keys and the caches, which the server resolves
+ * once for both the gateway and the embedded registry (see access.ts).
  */
 
 import type { ContentSource } from '../content/source.js';
@@ -10,10 +10,8 @@ import type { GatewayOptions } from '../gateway/handler.js';
 import { type GatewayMetrics, timedSource } from '../gateway/metrics.js';
 import { type Mount, MountedSource } from '../gateway/mounts.js';
 import { LinkSigner, type SigningKey } from '../gateway/signing.js';
-import type { AccessPolicy } from '../registry/access.js';
-import { loadHtpasswd } from '../registry/htpasswd.js';
-import { type AccessRule, createAccessPolicy } from '../registry/policy.js';
 import type { FsStore } from '../storage/fs-store.js';
+import type { ServeAccess } from './access.js';
 import { ConfigError, EMBEDDED, type ServeConfig } from './config.js';
 import { loadOrCreateLinkKey } from './keys.js';
 import { connectUpstream, type Upstream } from './upstream.js';
@@ -25,14 +23,14 @@ export interface ComposeInput {
   dataDir: string;
   metrics: GatewayMetrics;
   config?: ServeConfig;
+  /** The users and private names, shared with the embedded registry. */
+  access: Pick<ServeAccess, 'users' | 'isPrivate'>;
 }
 
 /** The parts the server runs the gateway and the registry with. */
 export interface ComposedGateway {
   source: ContentSource;
   gatewayOptions: GatewayOptions;
-  /** The embedded registry's access policy; undefined when the configuration names no users. */
-  registryAccess: AccessPolicy | undefined;
   /** Names of the remote registries in use, for the start-up log. */
   upstreams: string[];
   /** Closes the connections to remote registries. */
@@ -41,10 +39,10 @@ export interface ComposedGateway {
 
 /**
  * Connects the configured registries and builds the gateway's source and options.
- * @throws ConfigError when gateway-only mode has nothing to serve; HtpasswdError for an unusable htpasswd file.
+ * @throws ConfigError when gateway-only mode has nothing to serve.
  */
 export async function composeGateway(input: ComposeInput): Promise<ComposedGateway> {
-  const { store, config, metrics } = input;
+  const { store, config, metrics, access } = input;
   if (store === undefined && (config === undefined || config.registries.length === 0)) {
     throw new ConfigError(
       'the gateway runs without the embedded registry (--no-registry or registry: false) but no remote registry is configured: pass --config with registries and repositories',
@@ -65,17 +63,14 @@ export async function composeGateway(input: ComposeInput): Promise<ComposedGatew
   });
   const exposeAll = (config?.embeddedExpose ?? 'all') === 'all';
   const fallback = store && exposeAll ? sources.get(EMBEDDED) : undefined;
-  const embeddedPrivate = config?.embeddedPrivate ?? false;
-  const isPrivate = (name: string): boolean => listed.get(name)?.private ?? embeddedPrivate;
-
-  const users = config?.htpasswd === undefined ? undefined : await loadHtpasswd(config.htpasswd);
+  const users = access.users;
   const keys = await signingKeysFor(config, store ? input.dataDir : undefined);
 
   const gatewayOptions: GatewayOptions = {
     metrics,
     channel: config?.channel ?? 'stable',
     access: {
-      isPrivate,
+      isPrivate: access.isPrivate,
       ...(users === undefined ? {} : { users }),
       ...(keys.length === 0 ? {} : { signer: new LinkSigner(keys) }),
     },
@@ -90,15 +85,9 @@ export async function composeGateway(input: ComposeInput): Promise<ComposedGatew
     gatewayOptions.blobCache = { dir: config.cache.blobDir, maxBytes: config.cache.blobBytes };
   }
 
-  let registryAccess: AccessPolicy | undefined;
-  if (users !== undefined && config !== undefined) {
-    registryAccess = createAccessPolicy({ users, rules: registryRules(config) });
-  }
-
   return {
     source: new MountedSource(mounts, fallback),
     gatewayOptions,
-    registryAccess,
     upstreams: upstreams.map((upstream) => upstream.name),
     async close() {
       await Promise.all(upstreams.map((upstream) => upstream.close()));
@@ -118,32 +107,4 @@ export async function signingKeysFor(
   if (config !== undefined && config.signingKeys.length > 0) return config.signingKeys;
   if (dataDir === undefined) return [];
   return [await loadOrCreateLinkKey(dataDir)];
-}
-
-/**
- * Rules of the embedded registry that match the gateway: pulling a private or unexposed repository
- * needs a user; pushing and deleting always do.
- */
-function registryRules(config: ServeConfig): AccessRule[] {
-  const openByDefault = config.embeddedExpose === 'all' && !config.embeddedPrivate;
-  const rules: AccessRule[] = [
-    {
-      prefix: '',
-      pull: openByDefault ? '*' : 'authenticated',
-      push: 'authenticated',
-      delete: 'authenticated',
-    },
-  ];
-  for (const entry of config.repositories) {
-    if (entry.registry !== EMBEDDED) continue;
-    // NOTE: a rule's prefix also covers the repositories below it (`team` covers `team/app`), so a
-    // public repository listed here opens the unlisted repositories nested under its name too.
-    rules.push({
-      prefix: entry.repository,
-      pull: entry.private ? 'authenticated' : '*',
-      push: 'authenticated',
-      delete: 'authenticated',
-    });
-  }
-  return rules;
 }

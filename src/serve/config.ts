@@ -2,8 +2,8 @@
  * The configuration file of `ocidrop serve` (YAML or JSON; JSON is read as YAML 1.2, of which it is
  * a subset). It names the remote registries the gateway may contact and the credentials it uses
  * for them. It lists the repositories exposed under public names and marks the private ones. It
- * also sets the signing keys of shared links, the public base URL, the caches and whether the
- * embedded registry runs.
+ * also sets the signing keys of shared links, the public base URL, the caches, whether the
+ * embedded registry runs and who may pull, push and delete in it.
  * Every field is checked at start; an error names the file, the field and the fix. docs/GATEWAY.md
  * documents every field.
  */
@@ -13,6 +13,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { KEY_ID, MIN_SECRET_BYTES, type SigningKey } from '../gateway/signing.js';
 import { OcidropError } from '../oci/errors.js';
 import { isRepositoryName } from '../oci/reference.js';
+import { parseRegistryConfig, type RegistryConfig, RegistryConfigError } from '../registry/config.js';
 
 /** The registry name that means the embedded registry in `repositories[].registry`. */
 export const EMBEDDED = 'embedded';
@@ -56,8 +57,16 @@ export interface ServeConfig {
   publicUrl?: string;
   /** Run the embedded registry at `/v2/`. */
   registry: boolean;
+  /**
+   * The embedded registry's `registry:` section, as `parseRegistryConfig` validated it, without
+   * `htpasswd` (the users come from {@link ServeConfig.htpasswd}). Empty for `true` or no key.
+   */
+  registryAccess: RegistryConfig;
   channel: 'stable' | 'prerelease';
-  /** htpasswd file of the users who may open private repositories and push to the embedded registry. */
+  /**
+   * htpasswd file of the one user store: its users open private repositories through the gateway
+   * and pull, push and delete in the embedded registry as the `registry.rules` grant.
+   */
   htpasswd?: string;
   /** Signing keys, the first one signing. Empty when the file names none. */
   signingKeys: SigningKey[];
@@ -129,7 +138,8 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
   const file = (value: string): string => (isAbsolute(value) ? value : resolve(folder, value));
 
   const publicUrl = optional(root, 'publicUrl', (value) => fields.url(value, 'publicUrl', true));
-  const registry = optional(root, 'registry', (value) => fields.boolean(value, 'registry')) ?? true;
+  const registryAccess = readRegistrySection(root['registry'], fields);
+  const registry = root['registry'] !== false;
   const channel =
     optional(root, 'channel', (value) =>
       fields.choice(value, 'channel', ['stable', 'prerelease'] as const),
@@ -188,20 +198,10 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
     );
   }
 
-  const privateEmbedded =
-    registry &&
-    ((embeddedExpose === 'all' && embeddedPrivate) ||
-      repositories.some((entry) => entry.registry === EMBEDDED && entry.private));
-  if (privateEmbedded && htpasswd === undefined) {
-    throw fields.error(
-      'users.htpasswd',
-      'private repositories of the embedded registry need users: name an htpasswd file, because /v2/ would otherwise serve them to anyone',
-    );
-  }
-
   const config: ServeConfig = {
     path: context.path,
     registry,
+    registryAccess,
     channel,
     signingKeys,
     embeddedExpose,
@@ -214,6 +214,34 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
   if (publicUrl !== undefined) config.publicUrl = publicUrl;
   if (htpasswd !== undefined) config.htpasswd = htpasswd;
   return config;
+}
+
+/**
+ * Reads the `registry` key: `false` (gateway-only mode), `true` or absent (the embedded registry
+ * with defaults), or the registry's section. Private repositories and users are checked at start,
+ * when the command-line flags are known too.
+ */
+function readRegistrySection(value: unknown, fields: Fields): RegistryConfig {
+  if (value === undefined || value === null || value === true || value === false) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw fields.error(
+      'registry',
+      `expected true, false or a mapping of the registry's settings, got ${describe(value)}`,
+    );
+  }
+  const section = value as Record<string, unknown>;
+  if (section['htpasswd'] !== undefined) {
+    throw fields.error(
+      'registry.htpasswd',
+      'the registry and the gateway share one user store: move the file to the top-level users.htpasswd',
+    );
+  }
+  try {
+    return parseRegistryConfig(section);
+  } catch (error) {
+    if (error instanceof RegistryConfigError) throw fields.error('', error.message);
+    throw error;
+  }
 }
 
 async function readSigningKeys(

@@ -23,9 +23,3 @@ export function defaultDataDir(
   if (xdgDataHome?.startsWith('/')) return join(xdgDataHome, 'ocidrop');
   return join(homedir(), '.local', 'share', 'ocidrop');
 }
-
-/** Tells whether `host` is a loopback address or name, where a server may run without access control. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || /^127(?:\.\d{1,3}){3}$/.test(bare);
-}

@@ -3,17 +3,21 @@
  * every other path, on one HTTP server over one data folder. With a configuration file, the gateway
  * also fronts remote registries, keeps some repositories private and verifies signed links. In
  * gateway-only mode the embedded registry does not run and the process keeps no state of its own.
+ *
+ * Access is decided before the server listens: on a loopback address the registry may stay open,
+ * and on any other address push and delete need users unless the operator opts out.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Logger, pino } from 'pino';
 import { createGatewayHandler, type GatewayOptions } from '../gateway/handler.js';
 import { GatewayMetrics } from '../gateway/metrics.js';
+import { isLoopbackAddress } from '../oci/reference.js';
 import { createRegistryHandler, type RegistryHandler } from '../registry/handler.js';
 import { FsStore } from '../storage/fs-store.js';
+import { type AccessFlags, resolveServeAccess } from './access.js';
 import { composeGateway } from './compose.js';
 import type { ServeConfig } from './config.js';
-import { isLoopbackHost } from './paths.js';
 
 /** How long a connection may stay idle, and how long shutdown waits for running transfers. */
 const IDLE_TIMEOUT_MS = 120_000;
@@ -36,6 +40,8 @@ export interface ServeOptions {
    * remote registries. @default the configuration's `registry`, else true
    */
   registry?: boolean;
+  /** Access settings from the command line, each one overriding the configuration file's. */
+  access?: AccessFlags;
 }
 
 /** A running server. */
@@ -56,27 +62,41 @@ export interface RunningServer {
 /**
  * Opens the store in `dataDir` (unless in gateway-only mode) and starts the registry and gateway on one port.
  * @throws ConfigError when gateway-only mode has no remote repository to serve, or a file the configuration names cannot be used.
+ * @throws RegistryConfigError when the registry would let anyone push on a non-loopback `host`
+ *   (before anything listens), or when private repositories have no users.
  */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? pino({ name: 'ocidrop' });
   const runRegistry = options.registry ?? options.config?.registry ?? true;
+  const access = await resolveServeAccess({
+    host,
+    dataDir: options.dataDir,
+    registry: runRegistry,
+    ...(options.config === undefined ? {} : { config: options.config }),
+    ...(options.access === undefined ? {} : { flags: options.access }),
+  });
+
   const store = runRegistry ? await FsStore.open(options.dataDir) : undefined;
   const metrics = new GatewayMetrics();
   const composed = await composeGateway({
     store,
     dataDir: options.dataDir,
     metrics,
+    access,
     ...(options.config === undefined ? {} : { config: options.config }),
   });
   const gatewayOptions: GatewayOptions = { ...composed.gatewayOptions, logger };
   const gateway = createGatewayHandler(composed.source, gatewayOptions);
-  const registry: RegistryHandler | undefined = store
-    ? createRegistryHandler(store, {
-        logger,
-        ...(composed.registryAccess === undefined ? {} : { access: composed.registryAccess }),
-      })
-    : undefined;
+  const registryAccess = access.registry;
+  const registry: RegistryHandler | undefined =
+    store && registryAccess
+      ? createRegistryHandler(store, {
+          logger,
+          readOnly: registryAccess.readOnly,
+          ...(registryAccess.access === undefined ? {} : { access: registryAccess.access }),
+        })
+      : undefined;
 
   const server = createServer(
     { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
@@ -119,7 +139,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       registry: store !== undefined,
       upstreams: composed.upstreams,
       signedLinks: composed.gatewayOptions.access?.signer !== undefined,
-      loopback: isLoopbackHost(address.address),
+      loopback: isLoopbackAddress(address.address),
+      users: access.users !== undefined,
+      readOnly: registryAccess?.readOnly,
+      tokenAuth: registryAccess?.access?.issueToken !== undefined || undefined,
     },
     'listening',
   );

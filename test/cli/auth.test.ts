@@ -129,6 +129,46 @@ describe('cli against Distribution with Basic auth', async () => {
     assert.equal(remaining.auths['other.example'].auth, 'eDp5');
   });
 
+  it('login stores through a credential helper', { skip }, async () => {
+    const folder = join(work, 'helper');
+    await run('mkdir', ['-p', folder]);
+    // A helper that keeps one entry in a file: store saves stdin, get prints it, erase deletes it.
+    const store = join(folder, 'stored.json');
+    const script = [
+      '#!/bin/sh',
+      `case "$1" in`,
+      `  store) cat > '${store}' ;;`,
+      `  get) cat > /dev/null; if [ -f '${store}' ]; then cat '${store}'; else echo "credentials not found in native keychain"; exit 1; fi ;;`,
+      `  erase) cat > /dev/null; rm -f '${store}' ;;`,
+      'esac',
+    ].join('\n');
+    await writeFile(join(folder, 'docker-credential-ocidropfile'), `${script}\n`, { mode: 0o755 });
+    await writeFile(
+      join(folder, 'config.json'),
+      JSON.stringify({ credHelpers: { [registry.host]: 'ocidropfile' } }),
+    );
+    const env = { DOCKER_CONFIG: folder, PATH: `${folder}:${process.env['PATH']}` };
+
+    const result = await runCli(['login', registry.host, '-u', USER, '--password-stdin', '--json'], {
+      env,
+      input: `${PASSWORD}\n`,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const stored = JSON.parse(await readFile(store, 'utf8')) as Record<string, string>;
+    assert.deepEqual(stored, { ServerURL: registry.host, Username: USER, Secret: PASSWORD });
+    const config = JSON.parse(await readFile(join(folder, 'config.json'), 'utf8'));
+    assert.equal(config.auths, undefined, 'no password in config.json');
+
+    const pushed = await runCli(['push', `${registry.host}/helper:1.0`, EXTRAS[0]!], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+
+    const logout = await runCli(['logout', registry.host], { env });
+    assert.equal(logout.code, 0, logout.stderr);
+    await assert.rejects(stat(store), { code: 'ENOENT' });
+    const denied = await runCli(['push', `${registry.host}/helper:1.1`, EXTRAS[0]!], { env });
+    assert.notEqual(denied.code, 0);
+  });
+
   it('login with a wrong password writes nothing', { skip }, async () => {
     const folder = join(work, 'login-wrong');
     const result = await runCli(['login', registry.host, '-u', USER, '--password-stdin'], {

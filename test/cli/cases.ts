@@ -412,7 +412,10 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
       assert.equal(first.code, 0, first.stderr);
       const second = await runCli(['push', `${registry.host}/site:2`, tree, '--json'], { env });
       assert.equal(second.code, 0, second.stderr);
-      const one = JSON.parse(first.stdout) as { digest: string; files: { digest: string; directory: boolean }[] };
+      const one = JSON.parse(first.stdout) as {
+        digest: string;
+        files: { digest: string; directory: boolean }[];
+      };
       const two = JSON.parse(second.stdout) as { digest: string; files: { digest: string }[] };
       assert.equal(one.files[0]?.digest, two.files[0]?.digest, 'same folder, same blob');
       assert.equal(one.files[0]?.directory, true);
@@ -427,7 +430,11 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
       assert.equal(manifest.annotations?.['org.opencontainers.image.created'], '2023-11-14T22:13:20.000Z');
 
       const again = await runCli(['push', `${registry.host}/site:1`, tree, '--json'], { env });
-      assert.equal((JSON.parse(again.stdout) as { digest: string }).digest, one.digest, 'same inputs, same manifest');
+      assert.equal(
+        (JSON.parse(again.stdout) as { digest: string }).digest,
+        one.digest,
+        'same inputs, same manifest',
+      );
 
       const output = join(work, 'site-out');
       const pulled = await runCli(['pull', `${registry.host}/site:1`, '-o', output]);
@@ -465,10 +472,7 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
         block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
         return block;
       };
-      const tar = Buffer.concat([
-        header('site/out', '2', '../../..'),
-        Buffer.alloc(1024),
-      ]);
+      const tar = Buffer.concat([header('site/out', '2', '../../..'), Buffer.alloc(1024)]);
       const blob = gzipSync(tar);
       await client.uploadBlob('escape', { digest: digestOf(blob), size: blob.byteLength }, () => blob);
       await client.uploadBlob('escape', EMPTY_CONFIG_DESCRIPTOR, () => EMPTY_CONFIG);
@@ -528,7 +532,13 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
 
       const unknown = join(work, 'annotations-unknown.json');
       await writeFile(unknown, JSON.stringify({ 'missing.txt': { a: 'b' } }));
-      const rejected = await runCli(['push', `${registry.host}/annotated:2`, EXTRAS[0]!, '--annotation-file', unknown]);
+      const rejected = await runCli([
+        'push',
+        `${registry.host}/annotated:2`,
+        EXTRAS[0]!,
+        '--annotation-file',
+        unknown,
+      ]);
       assert.notEqual(rejected.code, 0);
       assert.match(rejected.stderr, /"missing\.txt", which is not among the pushed files/);
       const bad = await runCli(['push', `${registry.host}/annotated:2`, EXTRAS[0]!, '-a', 'novalue']);
@@ -569,7 +579,15 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
     it('blob put, get and delete', async () => {
       const file = join(work, 'blob.bin');
       await writeFile(file, Buffer.alloc(200_000, 7));
-      const put = await runCli(['blob', 'put', `${registry.host}/blobs`, file, '--chunk-size', '64KiB', '--json']);
+      const put = await runCli([
+        'blob',
+        'put',
+        `${registry.host}/blobs`,
+        file,
+        '--chunk-size',
+        '64KiB',
+        '--json',
+      ]);
       assert.equal(put.code, 0, put.stderr);
       const pushed = JSON.parse(put.stdout) as { digest: string; size: number; uploaded: boolean };
       assert.equal(pushed.digest, digestOf(await readFile(file)));
@@ -632,12 +650,28 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
       assert.equal(tree.referrers[0]?.referrers[0]?.artifactType, 'application/vnd.example.signature');
       const text = await runCli(['discover', `${registry.host}/release:1.0`]);
       assert.match(text.stdout, /└── application\/vnd\.ocidrop\.notes\.v1 sha256:/);
-      const filtered = await runCli(['discover', `${registry.host}/release:1.0`, '--artifact-type', 'x/none', '--json']);
+      const filtered = await runCli([
+        'discover',
+        `${registry.host}/release:1.0`,
+        '--artifact-type',
+        'x/none',
+        '--json',
+      ]);
       assert.deepEqual((JSON.parse(filtered.stdout) as { referrers: unknown[] }).referrers, []);
 
-      const copied = await runCli(['copy', `${registry.host}/release:1.0`, `${registry.host}/mirror`, '--referrers', '--json']);
+      const copied = await runCli([
+        'copy',
+        `${registry.host}/release:1.0`,
+        `${registry.host}/mirror`,
+        '--referrers',
+        '--json',
+      ]);
       assert.equal(copied.code, 0, copied.stderr);
-      const summary = JSON.parse(copied.stdout) as { target: string; manifests: number; blobs: { mounted: number } };
+      const summary = JSON.parse(copied.stdout) as {
+        target: string;
+        manifests: number;
+        blobs: { mounted: number };
+      };
       assert.equal(summary.target, `${registry.host}/mirror:1.0`);
       assert.equal(summary.manifests, 3, 'the release, the notes and the signature');
       assert.ok(summary.blobs.mounted > 0, 'blobs mounted within one registry');
@@ -648,6 +682,52 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
       const pulled = await runCli(['pull', `${registry.host}/mirror:1.0`, '-o', output]);
       assert.equal(pulled.code, 0, pulled.stderr);
       assert.deepEqual((await readdir(output)).sort(), ['DejaVuSansMono.ttf', 'hello.toml']);
+    });
+
+    it('push --from mounts blobs', async () => {
+      const result = await runCli([
+        'push',
+        `${registry.host}/mounted:1.0`,
+        ...EXTRAS,
+        '--from',
+        `${registry.host}/release`,
+        '--json',
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const files = (JSON.parse(result.stdout) as { files: { uploaded: boolean }[] }).files;
+      assert.deepEqual(
+        files.map((file) => file.uploaded),
+        [false, false],
+        'both files came from the other repository',
+      );
+      const output = join(work, 'mounted');
+      const pulled = await runCli(['pull', `${registry.host}/mounted:1.0`, '-o', output]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.deepEqual(await readFile(join(output, 'hello.toml')), await readFile(EXTRAS[0]!));
+    });
+
+    it('copy copies an index', async () => {
+      const copied = await runCli(['copy', `${repository}:1.0.0`, `${registry.host}/copies/hello`, '--json']);
+      assert.equal(copied.code, 0, copied.stderr);
+      const summary = JSON.parse(copied.stdout) as { digest: string; manifests: number };
+      assert.equal(summary.manifests, PLATFORMS.length + 1, 'the index and one manifest per platform');
+      assert.equal(summary.digest, (await client.getManifest('hello', '1.0.0')).digest);
+      assert.equal((await client.getManifest('copies/hello', '1.0.0')).digest, summary.digest);
+
+      const output = join(work, 'copied-windows');
+      const pulled = await runCli([
+        'pull',
+        `${registry.host}/copies/hello:1.0.0`,
+        '-o',
+        output,
+        '--platform',
+        'windows/amd64',
+      ]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.deepEqual(
+        await readFile(join(output, 'hello.exe')),
+        standInExecutable('windows/amd64', '1.0.0'),
+      );
     });
 
     it('repos lists the repositories', async () => {

@@ -140,10 +140,81 @@ describe('artifacts copied by skopeo', { skip: skipUnless('skopeo') }, () => {
     const blob = (JSON.parse(pushed.stdout) as { files: { digest: string }[] }).files[0]!.digest;
 
     const layout = join(work, 'copied');
-    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/site:1`, `oci:${layout}:1`]);
+    await run('skopeo', [
+      'copy',
+      '--src-tls-verify=false',
+      `docker://${registry.host}/site:1`,
+      `oci:${layout}:1`,
+    ]);
     const archive = await readFile(join(layout, 'blobs', 'sha256', blob.slice(7)));
     assert.equal(digestOf(archive), blob, 'the tar+gzip blob arrives unchanged');
     const { stdout } = await run('tar', ['-tzf', join(layout, 'blobs', 'sha256', blob.slice(7))]);
     assert.deepEqual(stdout.trim().split('\n'), ['site/', 'site/index.html']);
+  });
+
+  it('oci layouts as push, pull and copy targets', async () => {
+    const layout = join(work, 'release');
+    const tree = join(work, 'layout-src', 'docs');
+    await mkdir(tree, { recursive: true });
+    await writeFile(join(tree, 'guide.txt'), 'guide\n');
+    const readme = join(work, 'layout-src', 'README.txt');
+    await writeFile(readme, 'read me\n');
+
+    const pushed = await runCli(['push', '--oci-layout', `${layout}:1.0`, tree, readme]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, new RegExp(`^pushed ${layout}:1\\.0@sha256:[0-9a-f]{64}`));
+    const { stdout } = await run('skopeo', ['inspect', '--raw', `oci:${layout}:1.0`]);
+    const manifest = JSON.parse(stdout) as ImageManifest;
+    assert.deepEqual(
+      manifest.layers.map((layer) => layer.annotations?.['org.opencontainers.image.title']),
+      ['docs', 'README.txt'],
+    );
+
+    const output = join(work, 'layout-out');
+    const pulled = await runCli(['pull', '--oci-layout', `${layout}:1.0`, '-o', output]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(await readFile(join(output, 'docs', 'guide.txt'), 'utf8'), 'guide\n');
+    assert.equal(await readFile(join(output, 'README.txt'), 'utf8'), 'read me\n');
+
+    const uploaded = await runCli([
+      'copy',
+      '--from-oci-layout',
+      `${layout}:1.0`,
+      `${registry.host}/from-layout`,
+    ]);
+    assert.equal(uploaded.code, 0, uploaded.stderr);
+    const notes = join(work, 'NOTES.md');
+    await writeFile(notes, 'notes\n');
+    const attached = await runCli([
+      'attach',
+      `${registry.host}/from-layout:1.0`,
+      notes,
+      '--artifact-type',
+      'application/vnd.ocidrop.notes.v1',
+    ]);
+    assert.equal(attached.code, 0, attached.stderr);
+
+    const exported = join(work, 'export');
+    const downloaded = await runCli([
+      'copy',
+      `${registry.host}/from-layout:1.0`,
+      '--to-oci-layout',
+      exported,
+      '--referrers',
+      '--json',
+    ]);
+    assert.equal(downloaded.code, 0, downloaded.stderr);
+    assert.equal((JSON.parse(downloaded.stdout) as { manifests: number }).manifests, 2);
+    const index = JSON.parse(await readFile(join(exported, 'index.json'), 'utf8')) as {
+      manifests: { annotations?: Record<string, string> }[];
+    };
+    const names = index.manifests.map((entry) => entry.annotations?.['org.opencontainers.image.ref.name']);
+    assert.ok(names.includes('1.0'), 'the tag');
+    assert.ok(
+      names.some((name) => /^sha256-[0-9a-f]{64}$/.test(name ?? '')),
+      'the referrers under the fallback tag',
+    );
+    const copiedBack = await run('skopeo', ['inspect', '--raw', `oci:${exported}:1.0`]);
+    assert.equal(digestOf(copiedBack.stdout), digestOf(stdout), 'the same manifest bytes');
   });
 });

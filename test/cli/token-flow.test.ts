@@ -1,6 +1,6 @@
 /**
  * The command against the embedded registry with access control and the Docker token flow: every
- * request needs a Bearer token for its scope, a push asks for `pull,push`, and a copy within the
+ * request needs a Bearer token for its scope, a push requests `pull,push`, and a copy within the
  * registry mounts blobs with `pull` on the source repository as well.
  */
 import assert from 'node:assert/strict';
@@ -49,9 +49,12 @@ describe('cli against the embedded registry with tokens', () => {
     const pushed = await runCli(['push', `${registry.host}/team/tool:1.0`, ...EXTRAS], { env });
     assert.equal(pushed.code, 0, pushed.stderr);
 
-    const copied = await runCli(['copy', `${registry.host}/team/tool:1.0`, `${registry.host}/mirror/tool`, '--json'], {
-      env,
-    });
+    const copied = await runCli(
+      ['copy', `${registry.host}/team/tool:1.0`, `${registry.host}/mirror/tool`, '--json'],
+      {
+        env,
+      },
+    );
     assert.equal(copied.code, 0, copied.stderr);
     const summary = JSON.parse(copied.stdout) as { blobs: { mounted: number; uploaded: number } };
     assert.equal(summary.blobs.uploaded, 0, 'nothing sent again');
@@ -68,7 +71,13 @@ describe('cli against the embedded registry with tokens', () => {
     const notes = join(work, 'NOTES.md');
     await writeFile(notes, 'notes\n');
     const attached = await runCli(
-      ['attach', `${registry.host}/team/tool:1.0`, notes, '--artifact-type', 'application/vnd.ocidrop.notes.v1'],
+      [
+        'attach',
+        `${registry.host}/team/tool:1.0`,
+        notes,
+        '--artifact-type',
+        'application/vnd.ocidrop.notes.v1',
+      ],
       { env },
     );
     assert.equal(attached.code, 0, attached.stderr);

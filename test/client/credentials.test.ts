@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  credentialFilePaths,
+  defaultCredentialResolver,
   dockerConfigPath,
   dockerConfigResolver,
   findCredentials,
@@ -187,5 +189,47 @@ describe('dockerConfigResolver', () => {
       await dockerConfigResolver(join(tmpdir(), 'ocidrop-missing', 'config.json'))('h:1'),
       undefined,
     );
+  });
+});
+
+describe('defaultCredentialResolver', () => {
+  it('reads podman auth files around config.json', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'ocidrop-podman-'));
+    try {
+      const docker = join(folder, 'docker');
+      const runtime = join(folder, 'run');
+      await mkdir(docker);
+      await mkdir(join(runtime, 'containers'), { recursive: true });
+      await writeFile(
+        join(docker, 'config.json'),
+        JSON.stringify({ auths: { 'both:1': { auth: base64('docker:d') } } }),
+      );
+      await writeFile(
+        join(runtime, 'containers', 'auth.json'),
+        JSON.stringify({
+          auths: { 'both:1': { auth: base64('xdg:x') }, 'xdg:1': { auth: base64('xdg:x') } },
+        }),
+      );
+      const explicit = join(folder, 'auth.json');
+      await writeFile(explicit, JSON.stringify({ auths: { 'explicit:1': { auth: base64('own:o') } } }));
+
+      const env = { DOCKER_CONFIG: docker, XDG_RUNTIME_DIR: runtime, REGISTRY_AUTH_FILE: explicit };
+      assert.deepEqual(credentialFilePaths(env), [
+        explicit,
+        join(docker, 'config.json'),
+        join(runtime, 'containers', 'auth.json'),
+      ]);
+      const resolve = defaultCredentialResolver(env);
+      assert.deepEqual(await resolve('explicit:1'), { username: 'own', password: 'o' });
+      assert.deepEqual(
+        await resolve('both:1'),
+        { username: 'docker', password: 'd' },
+        'config.json before XDG',
+      );
+      assert.deepEqual(await resolve('xdg:1'), { username: 'xdg', password: 'x' });
+      assert.equal(await resolve('none:1'), undefined);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

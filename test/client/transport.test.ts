@@ -199,9 +199,21 @@ describe('TLS', { skip: skipUnless('openssl') }, () => {
     work = await mkdtemp(join(tmpdir(), 'ocidrop-tls-'));
     caFile = join(work, 'cert.pem');
     await run('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', join(work, 'key.pem'), '-out', caFile,
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(work, 'key.pem'),
+      '-out',
+      caFile,
     ]);
     plain = await listen((_request, response) => {
       response.writeHead(200, { 'content-length': 2 }).end('{}');

@@ -4,7 +4,19 @@
  * oras among them, have had advisories for).
  */
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -61,7 +73,7 @@ describe('directory blobs', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  // Writes the archive and an empty staging root inside a sandbox that also holds a file outside
+  // Writes the archive and an empty staging root inside a sandbox that also contains a file outside
   // the root, so each case can check that nothing outside the root changed.
   async function sandbox(entries: RawEntry[]): Promise<{ archive: string; root: string; sandbox: string }> {
     const folder = join(work, `case-${++count}`);
@@ -78,9 +90,17 @@ describe('directory blobs', () => {
   }
 
   const unsafe: { name: string; entries: RawEntry[]; reason: RegExp }[] = [
-    { name: 'absolute path', entries: [{ path: '/tmp/ocidrop-evil', content: 'x' }], reason: /absolute|outside/ },
+    {
+      name: 'absolute path',
+      entries: [{ path: '/tmp/ocidrop-evil', content: 'x' }],
+      reason: /absolute|outside/,
+    },
     { name: 'dot-dot path', entries: [{ path: 'site/../../outside.txt', content: 'x' }], reason: /"\.\."/ },
-    { name: 'entry beside the folder', entries: [{ path: 'other/file', content: 'x' }], reason: /outside the folder/ },
+    {
+      name: 'entry beside the folder',
+      entries: [{ path: 'other/file', content: 'x' }],
+      reason: /outside the folder/,
+    },
     {
       name: 'symlink out, then write through it',
       entries: [
@@ -166,10 +186,15 @@ describe('directory blobs', () => {
   }
 
   it('unpack stops at the size limit', async () => {
-    const { archive, root, sandbox: folder } = await sandbox([
-      { path: 'site/zeros', content: '0'.repeat(200_000) },
-    ]);
-    await assert.rejects(unpackDirectory(archive, root, 'site', { maxSize: 100_000 }), /more than 100000 bytes/);
+    const {
+      archive,
+      root,
+      sandbox: folder,
+    } = await sandbox([{ path: 'site/zeros', content: '0'.repeat(200_000) }]);
+    await assert.rejects(
+      unpackDirectory(archive, root, 'site', { maxSize: 100_000 }),
+      /more than 100000 bytes/,
+    );
     await assertUntouched(folder);
   });
 
@@ -182,7 +207,10 @@ describe('directory blobs', () => {
   it('unpack checks the content digest', async () => {
     const { archive, root } = await sandbox([{ path: 'site/file', content: 'x' }]);
     const wrong = digestOf('something else');
-    await assert.rejects(unpackDirectory(archive, root, 'site', { contentDigest: wrong }), DigestMismatchError);
+    await assert.rejects(
+      unpackDirectory(archive, root, 'site', { contentDigest: wrong }),
+      DigestMismatchError,
+    );
   });
 
   it('unpack keeps safe links and modes', async () => {
@@ -217,7 +245,9 @@ describe('directory blobs', () => {
     assert.equal(first.digest, second.digest);
     assert.equal(first.contentDigest, second.contentDigest);
     assert.deepEqual(await readFile(first.path), await readFile(second.path));
-    const later = await packDirectory(tree, join(work, 'three.tar.gz'), { mtime: new Date(1_700_000_000_000) });
+    const later = await packDirectory(tree, join(work, 'three.tar.gz'), {
+      mtime: new Date(1_700_000_000_000),
+    });
     assert.notEqual(later.digest, first.digest, 'the mtime is part of the archive');
 
     const root = join(work, 'roundtrip');

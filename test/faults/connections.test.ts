@@ -5,16 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pull } from '../../src/client/pull.js';
 import { gc } from '../../src/storage/gc.js';
+import { publishRelease } from '../gateway/publish.js';
 import { startEmbeddedRegistry } from '../helpers/embedded-registry.js';
 import { type ServeProcess, startServe } from '../helpers/serve.js';
-import { publishRelease } from '../gateway/publish.js';
 import { sha256 } from './workload.js';
 
 /** Sends the head and the first `sent` bytes of a PATCH of `total` bytes, then resets the connection. */
@@ -57,7 +57,10 @@ describe('client drops the connection mid-upload', () => {
     await status.arrayBuffer();
     if (status.status === 404) {
       // The server dropped the session with the connection: nothing of it may stay on disk.
-      assert.deepEqual((await readdir(join(serve.dataDir, 'uploads'))).filter((entry) => entry === id), []);
+      assert.deepEqual(
+        (await readdir(join(serve.dataDir, 'uploads'))).filter((entry) => entry === id),
+        [],
+      );
       return;
     }
     // Otherwise the session holds what arrived whole and continues from its Range.
@@ -68,7 +71,10 @@ describe('client drops the connection mid-upload', () => {
     const data = Buffer.alloc(2 * 1024 * 1024, 1);
     const rest = await fetch(new URL(location, serve.url), {
       method: 'PATCH',
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${stored}-${data.length - 1}` },
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Range': `${stored}-${data.length - 1}`,
+      },
       body: data.subarray(stored),
     });
     await rest.arrayBuffer();
@@ -123,7 +129,10 @@ describe('abandoned upload sessions', () => {
  * A TCP proxy that cuts the first response carrying more than `cutAfter` bytes, as a network
  * failure mid-download would, and passes everything else through.
  */
-async function startCuttingProxy(target: string, cutAfter: number): Promise<{ host: string; cuts: number; close(): Promise<void> }> {
+async function startCuttingProxy(
+  target: string,
+  cutAfter: number,
+): Promise<{ host: string; cuts: number; close(): Promise<void> }> {
   const { hostname, port } = new URL(target);
   const state = { cuts: 0 };
   const sockets = new Set<Socket>();
@@ -177,7 +186,10 @@ describe('server drops the connection mid-download', () => {
       assert.equal(proxy.cuts, 1, 'the proxy cut no download');
       await pull(`${proxy.host}/cut/app:1.0.0`, output, { platform, overwrite: true });
       assert.deepEqual(await readFile(join(output, 'app')), program);
-      assert.deepEqual((await readdir(output)).filter((entry) => entry !== 'app'), []);
+      assert.deepEqual(
+        (await readdir(output)).filter((entry) => entry !== 'app'),
+        [],
+      );
     } finally {
       await proxy.close();
       await registry.close();

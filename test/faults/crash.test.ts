@@ -10,11 +10,20 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { CLI } from '../helpers/paths.js';
 import { type ServeProcess, startServe } from '../helpers/serve.js';
-import { acknowledged, manifestBytes, putManifest, runWorker, sha256, uploadBlob, verifyAcknowledged } from './workload.js';
+import {
+  acknowledged,
+  manifestBytes,
+  putManifest,
+  runReader,
+  runWorker,
+  sha256,
+  uploadBlob,
+  verifyAcknowledged,
+} from './workload.js';
 
 const WORKERS = 6;
 const STORE_MODULE = pathToFileURL(join(dirname(CLI), '..', 'storage', 'fs-store.js')).href;
@@ -42,14 +51,17 @@ async function checkDataFolder(dataDir: string): Promise<void> {
   }
   const entries = (await readdir(join(dataDir, 'repositories'), { recursive: true })).map(String);
   for (const entry of entries.filter((path) => path.endsWith('/_oci/index.json'))) {
-    const index = JSON.parse(await readFile(join(dataDir, 'repositories', entry), 'utf8')) as { manifests: unknown[] };
+    const index = JSON.parse(await readFile(join(dataDir, 'repositories', entry), 'utf8')) as {
+      manifests: unknown[];
+    };
     assert.ok(Array.isArray(index.manifests), `${entry} is not an image index`);
   }
 }
 
 async function setOld(folder: string, ageMs: number): Promise<void> {
   const when = new Date(Date.now() - ageMs);
-  for (const entry of await readdir(folder, { recursive: true })) await utimes(join(folder, String(entry)), when, when);
+  for (const entry of await readdir(folder, { recursive: true }))
+    await utimes(join(folder, String(entry)), when, when);
 }
 
 describe('kill -9 of the server', () => {
@@ -74,10 +86,16 @@ describe('kill -9 of the server', () => {
       const workers = Array.from({ length: WORKERS }, (_, id) =>
         runWorker({ base, id, until, maxBlobSize: 512 * 1024, shared: 'load/shared', record }),
       );
+      const readers = Array.from({ length: 2 }, () => runReader(base, WORKERS, until));
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       await killHard(serve);
       const rounds = await Promise.all(workers);
-      assert.ok(rounds.some((count) => count > 0), 'no worker completed a round before the kill');
+      const unexpected = (await Promise.all(readers)).flat();
+      assert.deepEqual(unexpected, [], 'readers saw content that was not complete');
+      assert.ok(
+        rounds.some((count) => count > 0),
+        'no worker completed a round before the kill',
+      );
 
       serve = await startServe(dataDir);
       await verifyAcknowledged(serve.url, record);
@@ -139,14 +157,18 @@ describe('kill -9 of garbage collection', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  function runGc(killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  function runGc(
+    killAfterMs?: number,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
     // The collector runs in its own process, as `ocidrop gc` does, so it can be killed alone.
     const script = [
       `import { FsStore } from ${JSON.stringify(STORE_MODULE)};`,
       `import { gc } from ${JSON.stringify(GC_MODULE)};`,
       `await gc(await FsStore.open(${JSON.stringify(dataDir)}), { gracePeriodMs: 600000 });`,
     ].join('\n');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
@@ -184,10 +206,15 @@ describe('kill -9 of garbage collection', () => {
 
     // New pushes run while collection starts, is killed, and starts again.
     const until = Date.now() + 2_500;
-    const workers = Array.from({ length: 3 }, (_, id) => runWorker({ base, id, until, maxBlobSize: 64 * 1024, shared: 'load/shared', record: kept }));
+    const workers = Array.from({ length: 3 }, (_, id) =>
+      runWorker({ base, id, until, maxBlobSize: 64 * 1024, shared: 'load/shared', record: kept }),
+    );
     for (const delay of [30, 80, 150]) {
       const killed = await runGc(delay);
-      assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, `gc ended with ${killed.code}: ${killed.stderr}`);
+      assert.ok(
+        killed.signal === 'SIGKILL' || killed.code === 0,
+        `gc ended with ${killed.code}: ${killed.stderr}`,
+      );
     }
     await Promise.all(workers);
     const finished = await runGc();
@@ -196,7 +223,10 @@ describe('kill -9 of garbage collection', () => {
     // Blobs that no tag reaches may be collected, so only tagged content is checked.
     await verifyAcknowledged(base, { blobs: [], tags: kept.tags, inFlight: kept.inFlight });
     await checkDataFolder(dataDir);
-    const garbage = await fetch(`${base}/v2/garbage/app/blobs/${sha256(Buffer.from('garbage 1\n'.repeat(200)))}`, { method: 'HEAD' });
+    const garbage = await fetch(
+      `${base}/v2/garbage/app/blobs/${sha256(Buffer.from('garbage 1\n'.repeat(200)))}`,
+      { method: 'HEAD' },
+    );
     assert.equal(garbage.status, 404, 'the finished collection left garbage behind');
   });
 });

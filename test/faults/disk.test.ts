@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/paths.js';
@@ -18,7 +18,8 @@ const DISK_BYTES = 8 * 1024 * 1024;
 
 // The server exits when a write fails mid-upload: the access log reads `req.socket.remoteAddress`
 // after the socket is gone (src/serve/server.ts, logRequest), which throws outside any handler.
-const SERVER_EXITS = 'ocidrop serve exits on a failed write: logRequest reads req.socket.remoteAddress after the socket is gone';
+const SERVER_EXITS =
+  'ocidrop serve exits on a failed write: logRequest reads req.socket.remoteAddress after the socket is gone';
 
 /** Mounts a tmpfs of `bytes` on `folder`; false when the machine does not allow it. */
 function tryMount(folder: string, bytes: number): boolean {
@@ -31,19 +32,27 @@ function tryMount(folder: string, bytes: number): boolean {
 }
 
 /** Starts `ocidrop serve`, under `ulimit -f` when `fileLimitBlocks` (of 512 bytes) is given. */
-async function startLimitedServe(dataDir: string, fileLimitBlocks?: number): Promise<{ url: string; child: ChildProcess; log: () => string }> {
+async function startLimitedServe(
+  dataDir: string,
+  fileLimitBlocks?: number,
+): Promise<{ url: string; child: ChildProcess; log: () => string }> {
   const args = [CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0'];
   const child =
     fileLimitBlocks === undefined
       ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('sh', ['-c', `ulimit -f ${fileLimitBlocks} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn('sh', ['-c', `ulimit -f ${fileLimitBlocks} && exec "$0" "$@"`, process.execPath, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     stderr += text;
   });
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`ocidrop serve printed no URL; stderr: ${stderr}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`ocidrop serve printed no URL; stderr: ${stderr}`)),
+      15_000,
+    );
     child.stdout!.setEncoding('utf8').on('data', (text: string) => {
       stdout += text;
       const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
@@ -73,7 +82,9 @@ function postAndReadEarlyAnswer(base: string, target: string, body: Buffer): Pro
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.write(`POST ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(
+      `POST ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
     socket.write(body);
   });
 }
@@ -131,17 +142,19 @@ describe('full disk during upload', () => {
     });
   }
 
-  it(
-    'failed upload names the cause',
-    { todo: 'sendError in src/registry/http.ts answers ENOSPC and EFBIG as 500 UNKNOWN "internal server error"' },
-    async () => {
-      const big = Buffer.alloc(DISK_BYTES + 1024 * 1024, 9);
-      const answer = await postAndReadEarlyAnswer(serve.url, `/v2/disk/app/blobs/uploads/?digest=${sha256(big)}`, big);
-      assert.match(answer, /^HTTP\/1\.1 5\d\d/);
-      assert.match(answer, /"errors"/);
-      assert.match(answer, /no space|storage is full|ENOSPC|EFBIG|disk/i, answer);
-    },
-  );
+  it('failed upload names the cause', {
+    todo: 'sendError in src/registry/http.ts answers ENOSPC and EFBIG as 500 UNKNOWN "internal server error"',
+  }, async () => {
+    const big = Buffer.alloc(DISK_BYTES + 1024 * 1024, 9);
+    const answer = await postAndReadEarlyAnswer(
+      serve.url,
+      `/v2/disk/app/blobs/uploads/?digest=${sha256(big)}`,
+      big,
+    );
+    assert.match(answer, /^HTTP\/1\.1 5\d\d/);
+    assert.match(answer, /"errors"/);
+    assert.match(answer, /no space|storage is full|ENOSPC|EFBIG|disk/i, answer);
+  });
 
   it('reads keep working on a full disk', { todo: SERVER_EXITS }, async () => {
     const response = await retryOnce(() => fetch(`${serve.url}/v2/disk/app/blobs/${sha256(small)}`));
@@ -151,6 +164,9 @@ describe('full disk during upload', () => {
 
   it('pushes work again once space is freed', { todo: SERVER_EXITS }, async () => {
     const next = Buffer.from('another small blob\n'.repeat(100));
-    assert.ok(await retryOnce(() => uploadBlob(serve.url, 'disk/app', next, 2)), 'the failed uploads left their bytes on the disk');
+    assert.ok(
+      await retryOnce(() => uploadBlob(serve.url, 'disk/app', next, 2)),
+      'the failed uploads left their bytes on the disk',
+    );
   });
 });

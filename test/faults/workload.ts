@@ -29,14 +29,27 @@ export function sha256(data: Uint8Array | string): string {
  * Uploads `data` to `repository`: `chunks` PATCH requests then a closing PUT, or one `POST ?digest=`
  * when `chunks` is 0. Resolves to whether the registry acknowledged it.
  */
-export async function uploadBlob(base: string, repository: string, data: Buffer, chunks: number, signal?: AbortSignal): Promise<boolean> {
+export async function uploadBlob(
+  base: string,
+  repository: string,
+  data: Buffer,
+  chunks: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const digest = sha256(data);
   if (chunks === 0) {
-    const response = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data, ...(signal ? { signal } : {}) });
+    const response = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      body: data,
+      ...(signal ? { signal } : {}),
+    });
     await response.arrayBuffer();
     return response.status === 201;
   }
-  const started = await fetch(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST', ...(signal ? { signal } : {}) });
+  const started = await fetch(`${base}/v2/${repository}/blobs/uploads/`, {
+    method: 'POST',
+    ...(signal ? { signal } : {}),
+  });
   await started.arrayBuffer();
   if (started.status !== 202) return false;
   let location = new URL(started.headers.get('location')!, base);
@@ -45,7 +58,10 @@ export async function uploadBlob(base: string, repository: string, data: Buffer,
     const piece = data.subarray(offset, Math.min(data.length, offset + size));
     const response = await fetch(location, {
       method: 'PATCH',
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + piece.length - 1}` },
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Range': `${offset}-${offset + piece.length - 1}`,
+      },
       body: piece,
       ...(signal ? { signal } : {}),
     });
@@ -74,7 +90,13 @@ export function manifestBytes(layers: { digest: string; size: number }[], note: 
 }
 
 /** Pushes manifest bytes under `tag`; resolves to whether the registry acknowledged it. */
-export async function putManifest(base: string, repository: string, tag: string, body: Buffer, signal?: AbortSignal): Promise<boolean> {
+export async function putManifest(
+  base: string,
+  repository: string,
+  tag: string,
+  body: Buffer,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const response = await fetch(`${base}/v2/${repository}/manifests/${tag}`, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
@@ -138,10 +160,43 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     }
   } catch (error) {
     // A fault ends the worker; what it had acknowledged stays recorded.
-    if (options.signal?.aborted || (error as Error).name === 'TypeError' || (error as Error).name === 'AbortError') return round;
+    if (
+      options.signal?.aborted ||
+      (error as Error).name === 'TypeError' ||
+      (error as Error).name === 'AbortError'
+    )
+      return round;
     throw error;
   }
   return round;
+}
+
+/**
+ * Reads the tag lists and moving tags of `workers` workers until `until` or the first connection
+ * failure, and returns the statuses that were neither 200 nor 404. A reader that sees a
+ * half-written `index.json` or manifest gets a 5xx, which the caller reports.
+ */
+export async function runReader(base: string, workers: number, until: number): Promise<string[]> {
+  const unexpected: string[] = [];
+  try {
+    while (Date.now() < until) {
+      for (let id = 0; id < workers; id++) {
+        for (const path of [`/v2/load/worker${id}/tags/list`, `/v2/load/worker${id}/manifests/latest`]) {
+          const response = await fetch(`${base}${path}`, {
+            headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+          });
+          const body = await response.text();
+          if (response.status !== 200 && response.status !== 404)
+            unexpected.push(`${response.status} ${path}: ${body.slice(0, 200)}`);
+          if (response.status === 200 && path.endsWith('/latest')) JSON.parse(body);
+        }
+      }
+    }
+  } catch (error) {
+    // The server went away (a fault test killed it); what was read so far stands.
+    if ((error as Error).name !== 'TypeError') unexpected.push(`read failed: ${(error as Error).message}`);
+  }
+  return unexpected;
 }
 
 /**

@@ -29,7 +29,10 @@ const MAX_CALL_MS = 50;
 const settings = { numRuns: RUNS, interruptAfterTimeLimit: BUDGET_MS, markInterruptAsFailure: false };
 
 /** Calls `parse` and returns its value, or undefined when it threw the expected error type. */
-function parseOrTypedError<T>(parse: () => T, expected: new (...args: never[]) => OcidropError): T | undefined {
+function parseOrTypedError<T>(
+  parse: () => T,
+  expected: new (...args: never[]) => OcidropError,
+): T | undefined {
   const started = performance.now();
   try {
     return parse();
@@ -46,16 +49,42 @@ function parseOrTypedError<T>(parse: () => T, expected: new (...args: never[]) =
 }
 
 // Text that mixes the characters parsers split on with arbitrary Unicode and control characters.
-const SEPARATORS = ['/', ':', '@', '.', '_', '-', '..', '%2e', '%2f', '\\', '\r\n', '\0', ' ', '\u2028', 'sha256', '+'];
+const SEPARATORS = [
+  '/',
+  ':',
+  '@',
+  '.',
+  '_',
+  '-',
+  '..',
+  '%2e',
+  '%2f',
+  '\\',
+  '\r\n',
+  '\0',
+  ' ',
+  '\u2028',
+  'sha256',
+  '+',
+];
 const text = fc.oneof(
   fc.string({ maxLength: 80 }),
   fc.string({ unit: 'binary', maxLength: 80 }),
-  fc.array(fc.oneof(fc.constantFrom(...SEPARATORS), fc.string({ maxLength: 6 })), { maxLength: 16 }).map((parts) => parts.join('')),
+  fc
+    .array(fc.oneof(fc.constantFrom(...SEPARATORS), fc.string({ maxLength: 6 })), { maxLength: 16 })
+    .map((parts) => parts.join('')),
 );
 
-const lowerAlnum = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789'), minLength: 1, maxLength: 8 });
+const lowerAlnum = fc.string({
+  unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789'),
+  minLength: 1,
+  maxLength: 8,
+});
 const component = fc
-  .tuple(lowerAlnum, fc.array(fc.tuple(fc.constantFrom('.', '_', '__', '-', '--'), lowerAlnum), { maxLength: 2 }))
+  .tuple(
+    lowerAlnum,
+    fc.array(fc.tuple(fc.constantFrom('.', '_', '__', '-', '--'), lowerAlnum), { maxLength: 2 }),
+  )
   .map(([head, rest]) => head + rest.map(([separator, part]) => separator + part).join(''));
 const repository = fc.array(component, { minLength: 2, maxLength: 4 }).map((parts) => parts.join('/'));
 const tag = fc
@@ -64,7 +93,13 @@ const tag = fc
     fc.string({ unit: fc.constantFrom(...'abcXYZ019_.-'), maxLength: 20 }),
   )
   .map(([first, rest]) => first + rest);
-const registry = fc.constantFrom('localhost', 'localhost:5000', '127.0.0.1:5000', 'registry.example.com', '[::1]:5000');
+const registry = fc.constantFrom(
+  'localhost',
+  'localhost:5000',
+  '127.0.0.1:5000',
+  'registry.example.com',
+  '[::1]:5000',
+);
 const digest = fc.uint8Array({ maxLength: 16 }).map((bytes) => digestOf(bytes));
 
 describe('reference parser', () => {
@@ -87,17 +122,23 @@ describe('reference parser', () => {
 
   it('generated references print back as written', () => {
     fc.assert(
-      fc.property(registry, repository, fc.option(tag), fc.option(digest), (host, name, tagValue, digestValue) => {
-        let value = `${host}/${name}`;
-        if (tagValue !== null) value += `:${tagValue}`;
-        if (digestValue !== null) value += `@${digestValue}`;
-        const reference = parseReference(value);
-        assert.equal(reference.toString(), value);
-        assert.equal(reference.registry, host);
-        assert.equal(reference.repository, name);
-        assert.equal(reference.tag, tagValue ?? undefined);
-        assert.equal(reference.digest, digestValue ?? undefined);
-      }),
+      fc.property(
+        registry,
+        repository,
+        fc.option(tag),
+        fc.option(digest),
+        (host, name, tagValue, digestValue) => {
+          let value = `${host}/${name}`;
+          if (tagValue !== null) value += `:${tagValue}`;
+          if (digestValue !== null) value += `@${digestValue}`;
+          const reference = parseReference(value);
+          assert.equal(reference.toString(), value);
+          assert.equal(reference.registry, host);
+          assert.equal(reference.repository, name);
+          assert.equal(reference.tag, tagValue ?? undefined);
+          assert.equal(reference.digest, digestValue ?? undefined);
+        },
+      ),
       settings,
     );
   });
@@ -132,7 +173,11 @@ describe('digest parser', () => {
   });
 
   it('near-valid digests parse back or fail typed', () => {
-    const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF+=_-'), minLength: 60, maxLength: 132 });
+    const hex = fc.string({
+      unit: fc.constantFrom(...'0123456789abcdefABCDEF+=_-'),
+      minLength: 60,
+      maxLength: 132,
+    });
     const algorithm = fc.constantFrom('sha256', 'sha512', 'sha384', 'SHA256', 'sha256+b64', 'md5', '');
     fc.assert(
       fc.property(algorithm, hex, (name, encoded) => {
@@ -157,7 +202,9 @@ describe('platform parser', () => {
   });
 
   it('generated platforms format back as written', () => {
-    const part = fc.string({ unit: fc.constantFrom(...'abz019._-'), minLength: 0, maxLength: 8 }).map((rest) => `a${rest}`);
+    const part = fc
+      .string({ unit: fc.constantFrom(...'abz019._-'), minLength: 0, maxLength: 8 })
+      .map((rest) => `a${rest}`);
     fc.assert(
       fc.property(part, part, fc.option(part), (os, architecture, variant) => {
         const value = variant === null ? `${os}/${architecture}` : `${os}/${architecture}/${variant}`;
@@ -218,7 +265,12 @@ describe('manifest parser', () => {
     },
     { requiredKeys: ['schemaVersion'] },
   );
-  const contentType = fc.option(fc.oneof(fc.constantFrom('application/json', 'application/vnd.oci.image.index.v1+json; charset=utf-8'), text));
+  const contentType = fc.option(
+    fc.oneof(
+      fc.constantFrom('application/json', 'application/vnd.oci.image.index.v1+json; charset=utf-8'),
+      text,
+    ),
+  );
 
   function checkRoundTrip(bytes: string | Uint8Array, type: string | undefined): void {
     const parsed = parseOrTypedError(() => parseManifest(bytes, type), InvalidManifestError);
@@ -233,17 +285,15 @@ describe('manifest parser', () => {
 
   it('manifest-shaped JSON round-trips or fails typed', () => {
     fc.assert(
-      fc.property(manifestLike, contentType, (body, type) => checkRoundTrip(JSON.stringify(body), type ?? undefined)),
+      fc.property(manifestLike, contentType, (body, type) =>
+        checkRoundTrip(JSON.stringify(body), type ?? undefined),
+      ),
       settings,
     );
   });
 
   it('arbitrary JSON and bytes round-trip or fail typed', () => {
-    const input = fc.oneof(
-      fc.json({ maxDepth: 4 }),
-      text,
-      fc.uint8Array({ maxLength: 200 }),
-    );
+    const input = fc.oneof(fc.json({ maxDepth: 4 }), text, fc.uint8Array({ maxLength: 200 }));
     fc.assert(
       fc.property(input, contentType, (bytes, type) => checkRoundTrip(bytes, type ?? undefined)),
       settings,
@@ -276,7 +326,10 @@ describe('User-Agent detection', () => {
     'curl/8.5.0',
     'PowerShell/7.4 ',
   );
-  const agent = fc.oneof(text, fc.array(fc.oneof(agentParts, text), { maxLength: 10 }).map((parts) => parts.join('')));
+  const agent = fc.oneof(
+    text,
+    fc.array(fc.oneof(agentParts, text), { maxLength: 10 }).map((parts) => parts.join('')),
+  );
 
   function checkDetected(detected: ReturnType<typeof detectFromUserAgent>): void {
     if (detected.os !== undefined) assert.ok(KNOWN_OS.has(detected.os), `unexpected os ${detected.os}`);
@@ -303,7 +356,9 @@ describe('User-Agent detection', () => {
   });
 
   // Names of Object.prototype members are left to the test below, which records the bug they hit.
-  const OBJECT_MEMBERS = new Set(Object.getOwnPropertyNames(Object.prototype).map((name) => name.toLowerCase()));
+  const OBJECT_MEMBERS = new Set(
+    Object.getOwnPropertyNames(Object.prototype).map((name) => name.toLowerCase()),
+  );
 
   it('any client hints yield a known platform or none', () => {
     const hint = fc
@@ -323,19 +378,21 @@ describe('User-Agent detection', () => {
     );
   });
 
-  it(
-    'platform hint named like an Object member',
-    { todo: 'detectPlatform looks Sec-CH-UA-Platform up in a plain object, so "__proto__" yields an object as os' },
-    () => {
-      for (const platform of ['__proto__', 'constructor', '"hasOwnProperty"']) {
-        const detected = detectPlatform({ 'sec-ch-ua-platform': platform });
-        assert.equal(detected.os, undefined, platform);
-      }
-    },
-  );
+  it('platform hint named like an Object member', {
+    todo: 'detectPlatform looks Sec-CH-UA-Platform up in a plain object, so "__proto__" yields an object as os',
+  }, () => {
+    for (const platform of ['__proto__', 'constructor', '"hasOwnProperty"']) {
+      const detected = detectPlatform({ 'sec-ch-ua-platform': platform });
+      assert.equal(detected.os, undefined, platform);
+    }
+  });
 
   it('long hostile User-Agents are read fast', () => {
-    for (const userAgent of ['Windows '.repeat(10_000), `(${'; '.repeat(40_000)}`, `${'a'.repeat(100_000)}Linux`]) {
+    for (const userAgent of [
+      'Windows '.repeat(10_000),
+      `(${'; '.repeat(40_000)}`,
+      `${'a'.repeat(100_000)}Linux`,
+    ]) {
       const started = performance.now();
       detectFromUserAgent(userAgent);
       assert.ok(performance.now() - started < 200);

@@ -10,9 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   anonymousPullAllowed,
+  isAnonymousPull,
+  type PrivateRepositories,
   parseRegistryConfig,
   RegistryConfigError,
   resolveRegistryAccess,
+  toAccessRules,
 } from '../../src/registry/config.js';
 import { loadOrCreateTokenKey, TOKEN_KEY_FILE, TokenKeyError } from '../../src/registry/token-key.js';
 import { startEmbeddedRegistry } from '../helpers/embedded-registry.js';
@@ -175,8 +178,9 @@ describe('listen address rule', () => {
           error.message,
           new RegExp(`on ${listenHost.replace(/\./g, '\\.')}, which is not a loopback address`),
         );
-        assert.match(error.message, /set registry\.htpasswd/);
-        assert.match(error.message, /registry\.allowAnonymousPush: true/);
+        assert.match(error.message, /--htpasswd FILE, or users\.htpasswd/);
+        assert.match(error.message, /--read-only, or registry\.readOnly: true/);
+        assert.match(error.message, /--allow-anonymous-push, or registry\.allowAnonymousPush: true/);
         return true;
       });
     }
@@ -207,7 +211,7 @@ describe('listen address rule', () => {
     it(`${Object.keys(section)[0]} without htpasswd fails`, async () => {
       await assert.rejects(
         resolveRegistryAccess(section, { listenHost: '127.0.0.1', dataDir: work }),
-        /needs users: set registry\.htpasswd/,
+        /needs users: name an htpasswd file made with "htpasswd -B" \(--htpasswd FILE/,
       );
     });
   }
@@ -450,6 +454,40 @@ describe('token signing key', { skip: skipUnless('htpasswd') }, () => {
     await assert.rejects(
       resolveRegistryAccess({ htpasswd, token: true }, { listenHost: '0.0.0.0', dataDir }),
       /holds 5 bytes, fewer than 32: delete the file/,
+    );
+  });
+});
+
+describe('private repositories of the gateway', () => {
+  const underSecret: PrivateRepositories = {
+    prefixes: ['public/secret'],
+    isPrivate: (name) => name === 'public/secret' || name.startsWith('public/secret/'),
+  };
+  const section = parseRegistryConfig({ htpasswd: '/unused', anonymousPull: ['public'] });
+  const probes = ['public', 'public/app', 'public/secret', 'public/secret/x', 'public/secretive', 'other'];
+
+  it('isAnonymousPull needs both sides', () => {
+    const expected = [true, true, false, false, true, false];
+    for (const [i, name] of probes.entries()) {
+      assert.equal(isAnonymousPull(section, name, underSecret), expected[i], name);
+    }
+  });
+
+  it('access rules agree with isAnonymousPull', () => {
+    const rules = toAccessRules(section, underSecret).sort((a, b) => b.prefix.length - a.prefix.length);
+    for (const name of probes) {
+      const rule = rules.find(
+        (candidate) =>
+          candidate.prefix === '' || name === candidate.prefix || name.startsWith(`${candidate.prefix}/`),
+      );
+      assert.equal(rule?.pull === '*', isAnonymousPull(section, name, underSecret), name);
+    }
+  });
+
+  it('open registry with private repositories fails', async () => {
+    await assert.rejects(
+      resolveRegistryAccess({}, { listenHost: '127.0.0.1', dataDir: work, privateRepositories: underSecret }),
+      /private repositories such as "public\/secret" need users/,
     );
   });
 });

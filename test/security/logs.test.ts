@@ -33,12 +33,21 @@ describe('secrets in the server log', () => {
     for (const target of targets) {
       for (const authorization of [basic('alice', PASSWORD), `Bearer ${TOKEN}`]) {
         const method = target.endsWith('/uploads/') ? 'POST' : 'GET';
-        const response = await rawRequest(serve.url, method, target, { Authorization: authorization, Accept: 'text/html' });
+        const response = await rawRequest(serve.url, method, target, {
+          Authorization: authorization,
+          Accept: 'text/html',
+        });
         answers.push(response.headers.map(([name, value]) => `${name}: ${value}`).join('\n'), response.body);
       }
     }
     // A malformed request line, which the server rejects before any handler runs.
-    answers.push((await rawRequest(serve.url, 'GET', `/v2/%ZZ?sig=${SIGNATURE}`, { Authorization: basic('alice', PASSWORD) })).body);
+    answers.push(
+      (
+        await rawRequest(serve.url, 'GET', `/v2/%ZZ?sig=${SIGNATURE}`, {
+          Authorization: basic('alice', PASSWORD),
+        })
+      ).body,
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
   });
 
@@ -57,7 +66,8 @@ describe('secrets in the server log', () => {
     });
 
     it(`answers hold no secret ${index + 1}`, () => {
-      for (const answer of answers) assert.ok(!answer.includes(secret), `an answer contains ${secret}: ${answer.slice(0, 300)}`);
+      for (const answer of answers)
+        assert.ok(!answer.includes(secret), `an answer contains ${secret}: ${answer.slice(0, 300)}`);
     });
   }
 });

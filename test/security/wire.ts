@@ -39,7 +39,9 @@ export function rawRequest(
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     const chunks: Buffer[] = [];
-    socket.setTimeout(10_000, () => socket.destroy(new Error(`no response to ${method} ${target} within 10 s`)));
+    socket.setTimeout(10_000, () =>
+      socket.destroy(new Error(`no response to ${method} ${target} within 10 s`)),
+    );
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
     socket.on('close', () => {

@@ -109,6 +109,33 @@ describe('loadConfig valid files', () => {
     assert.equal(config.cache.tagTtlSeconds, 30);
   });
 
+  it('reads the registry section', async () => {
+    const config = await load(
+      'registry.yaml',
+      [
+        'users:',
+        '  htpasswd: htpasswd',
+        'registry:',
+        '  anonymousPull: [public/]',
+        '  rules:',
+        '    - {user: ci, repository: team, actions: [pull, push]}',
+        '  token: {ttlSeconds: 600}',
+      ].join('\n'),
+    );
+    assert.equal(config.registry, true);
+    assert.deepEqual(config.registryAccess, {
+      anonymousPull: ['public'],
+      rules: [{ user: 'ci', repository: 'team', actions: ['pull', 'push'] }],
+      token: { ttlSeconds: 600 },
+    });
+  });
+
+  it('reads registry true as the defaults', async () => {
+    const config = await load('registry-true.yaml', 'registry: true');
+    assert.equal(config.registry, true);
+    assert.deepEqual(config.registryAccess, {});
+  });
+
   it('accepts an empty file as the defaults', async () => {
     const config = await load('empty.yaml', '');
     assert.equal(config.registry, true);
@@ -134,7 +161,7 @@ describe('loadConfig invalid files', () => {
     {
       name: 'wrong type',
       text: 'registry: "no"',
-      message: /registry: expected true or false, got string "no"/,
+      message: /registry: expected true, false or a mapping of the registry's settings, got string "no"/,
     },
     { name: 'bad channel', text: 'channel: beta', message: /channel: expected one of stable, prerelease/ },
     { name: 'relative public URL', text: 'publicUrl: get.example.com', message: /publicUrl: invalid URL/ },
@@ -190,9 +217,20 @@ describe('loadConfig invalid files', () => {
       message: /repositories\[1\]\.name: repository "hello" is listed twice/,
     },
     {
-      name: 'private embedded repository without users',
-      text: 'repositories:\n  - {name: hello, private: true}',
-      message: /users\.htpasswd: private repositories of the embedded registry need users/,
+      name: 'htpasswd in the registry section',
+      text: 'registry:\n  htpasswd: htpasswd',
+      message:
+        /registry\.htpasswd: the registry and the gateway share one user store: move the file to the top-level users\.htpasswd/,
+    },
+    {
+      name: 'unknown registry field',
+      text: 'registry:\n  readonly: true',
+      message: /registry\.readonly: unknown field/,
+    },
+    {
+      name: 'bad registry rule',
+      text: 'registry:\n  rules:\n    - {user: alice, actions: [pull, write]}',
+      message: /registry\.rules\[0\]\.actions: invalid value "write": use pull, push or delete/,
     },
     {
       name: 'gateway only with nothing to serve',

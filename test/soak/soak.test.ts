@@ -1,7 +1,7 @@
 /**
- * A bounded soak of `ocidrop serve` on loopback: workers push different and identical content at
- * once while readers pull what was acknowledged, then every acknowledged digest and tag is checked,
- * and the server's memory and open file descriptors are compared with their level after warm-up.
+ * A bounded soak of `ocidrop serve` on loopback. Workers push different and identical content at
+ * once while readers pull what was acknowledged. Afterwards every acknowledged digest and tag is
+ * checked, and the server's memory and open file descriptors are compared with earlier levels.
  *
  * `OCIDROP_SOAK_SECONDS` sets the length of the load (20 s by default, the short mode CI runs);
  * `OCIDROP_SOAK_SECONDS=600` is the long mode. Linux only, because it reads `/proc/<pid>`.
@@ -10,8 +10,15 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import {
+  type Acknowledged,
+  acknowledged,
+  runReader,
+  runWorker,
+  sha256,
+  verifyAcknowledged,
+} from '../faults/workload.js';
 import { type ServeProcess, startServe } from '../helpers/serve.js';
-import { type Acknowledged, acknowledged, runWorker, sha256, verifyAcknowledged } from '../faults/workload.js';
 
 const SECONDS = Number(process.env['OCIDROP_SOAK_SECONDS'] ?? 20);
 const PUSHERS = 6;
@@ -59,7 +66,9 @@ describe('soak', { skip: existsSync('/proc/self/status') ? false : 'needs /proc 
     await rm(serve.dataDir, { recursive: true, force: true });
   });
 
-  it(`pushes and pulls for ${SECONDS} s without losses or leaks`, { timeout: (SECONDS + 120) * 1000 }, async () => {
+  it(`pushes and pulls for ${SECONDS} s without losses or leaks`, {
+    timeout: (SECONDS + 120) * 1000,
+  }, async () => {
     const pid = serve.child.pid!;
     const base = serve.url;
     const descriptorsBefore = await openDescriptors(pid);
@@ -79,18 +88,26 @@ describe('soak', { skip: existsSync('/proc/self/status') ? false : 'needs /proc 
       runWorker({ base, id, until, maxBlobSize: 256 * 1024, shared: 'load/shared', record }),
     );
     const pullers = Array.from({ length: PULLERS }, () => runPuller(base, record, until));
+    const reader = runReader(base, PUSHERS, until);
     const rounds = await Promise.all(pushers);
     const pulls = await Promise.all(pullers);
+    const unexpected = await reader;
     clearInterval(sampler);
 
-    assert.ok(rounds.every((count) => count > 1), `rounds per pusher: ${rounds.join(', ')}`);
+    assert.deepEqual(unexpected, [], 'readers saw content that was not complete');
+    assert.ok(
+      rounds.every((count) => count > 1),
+      `rounds per pusher: ${rounds.join(', ')}`,
+    );
     assert.ok(pulls.reduce((sum, count) => sum + count, 0) > 0);
     await verifyAcknowledged(base, record);
 
     // Memory: the peak of the last third may exceed the peak of the second third only by the slack.
     const duration = Date.now() - started;
     const peak = (from: number, to: number) =>
-      Math.max(...samples.filter((sample) => sample.at >= from && sample.at < to).map((sample) => sample.bytes));
+      Math.max(
+        ...samples.filter((sample) => sample.at >= from && sample.at < to).map((sample) => sample.bytes),
+      );
     const warm = peak(duration / 3, (2 * duration) / 3);
     const late = peak((2 * duration) / 3, duration + 1);
     assert.ok(late <= warm + MEMORY_SLACK_BYTES, `resident memory grew from ${warm} to ${late} bytes`);
