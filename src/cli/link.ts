@@ -2,7 +2,7 @@
  * `ocidrop link REF [--platform OS/ARCH] [--expires 24h]`: prints a signed, expiring download link
  * of the gateway, which opens a private repository without credentials until it expires.
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { downloadPath, filePath } from '../gateway/links.js';
 import { LinkSigner, parseDuration } from '../gateway/signing.js';
 import { isDigest } from '../oci/digest.js';
@@ -46,11 +46,10 @@ export function registerLink(program: Command): void {
       platformArgument,
     )
     .option('--file <name>', 'link this file of the build instead of the program')
-    .option(
-      '--expires <duration>',
-      'how long the link works: a number and s, m, h or d, at most 366d',
-      expiryArgument,
-      86_400_000,
+    .addOption(
+      new Option('--expires <duration>', 'how long the link works: a number and s, m, h or d, at most 366d')
+        .argParser(expiryArgument)
+        .default(expiryArgument('24h'), '24h'),
     )
     .option('--config <file>', 'the configuration file of ocidrop serve, for its signing keys and publicUrl')
     .option(

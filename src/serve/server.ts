@@ -177,7 +177,9 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): 
   const started = process.hrtime.bigint();
   // Handlers pass headers to writeHead, where getHeader cannot see them, so the socket counts the
   // bytes instead. Requests on one connection are answered in turn, so the difference is this response's.
+  // The socket and its address are read now, because both may be gone once a failed request closes.
   const socket = req.socket;
+  const remote = socket.remoteAddress;
   const bytesBefore = socket.bytesWritten;
   res.once('close', () => {
     const entry = {
@@ -188,7 +190,7 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): 
       // Status line and headers included.
       bytes: socket.bytesWritten - bytesBefore,
       ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
-      remote: req.socket.remoteAddress,
+      remote,
       aborted: !res.writableFinished || undefined,
     };
     if (res.statusCode >= 500) logger.error(entry, 'request');
