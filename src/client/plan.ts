@@ -12,6 +12,9 @@ import { formatPlatform, type Platform, parsePlatform } from '../oci/platform.js
 import { packDirectory } from './directory.js';
 import { InvalidInputError } from './errors.js';
 
+/** Size in bytes of each read when a file is hashed or uploaded. */
+export const READ_SIZE = 1024 * 1024;
+
 /** One file to push, with the platform given on the command line, if any. */
 export interface PushInput {
   path: string;
@@ -203,6 +206,7 @@ async function readHeader(path: string): Promise<Uint8Array> {
 
 async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
   const digester = createDigester();
-  for await (const chunk of createReadStream(path)) digester.update(chunk as Buffer);
+  // 1 MiB reads instead of the default 64 KiB cut the read calls sixteenfold.
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE })) digester.update(chunk as Buffer);
   return { size: digester.size, digest: digester.digest() };
 }

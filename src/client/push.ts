@@ -18,7 +18,7 @@ import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { archiveTime } from './directory.js';
 import { InvalidInputError } from './errors.js';
-import { type InspectedFile, inspectInput, type PushInput, planArtifact } from './plan.js';
+import { type InspectedFile, inspectInput, type PushInput, planArtifact, READ_SIZE } from './plan.js';
 import { type ProgressListener, ProgressStream } from './progress.js';
 import type { ArtifactStore } from './store.js';
 
@@ -203,7 +203,9 @@ async function uploadFiles(
     const openFile = (range?: ByteRange) => {
       const source = createReadStream(
         file.directory?.archive ?? file.path,
-        range === undefined ? {} : { start: range.start, end: range.end },
+        range === undefined
+          ? { highWaterMark: READ_SIZE }
+          : { start: range.start, end: range.end, highWaterMark: READ_SIZE },
       );
       const offset = range?.start ?? 0;
       const counter = new ProgressStream((transferred) => report(offset + transferred, 'running'));

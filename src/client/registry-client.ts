@@ -46,6 +46,14 @@ export const MAX_LIST_PAGES = 1000;
 /** Chunk size of an upload that is repeated in chunks after a 413 (Payload Too Large). */
 const FALLBACK_CHUNK_SIZE = 4 * 1024 * 1024;
 
+/**
+ * Blobs up to this size go in a single `POST ?digest=` with their content ("Single POST" in
+ * distribution-spec `spec.md`), which saves the round trip of a `POST` that only opens a session.
+ * Larger blobs use a session, because a registry that does not support the single `POST` answers
+ * 202 only after the whole body has been sent for nothing.
+ */
+const SINGLE_POST_MAX_SIZE = 4 * 1024 * 1024;
+
 /** Options of {@link RegistryClient}. */
 export interface RegistryClientOptions {
   /**
@@ -108,6 +116,8 @@ export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly retries: number;
   private readonly retryDelay: number;
+  /** False once the registry has answered a single `POST` upload with anything but 201. */
+  private singlePost = true;
 
   constructor(host: string, options: RegistryClientOptions = {}) {
     const plainHttp = options.plainHttp ?? isLoopbackHost(host);
@@ -291,8 +301,10 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob unless the registry has it already ("Pushing Blobs"). Sends `HEAD`, then `POST`
-   * to open an upload session. The content then goes in one monolithic `PUT <location>?digest=`,
+   * Uploads a blob unless the registry has it already ("Pushing Blobs"). Sends `HEAD`, then, for a
+   * blob of up to 4 MiB without `chunkSize`, its content in a single `POST ?digest=`. Otherwise, or
+   * when the registry answers that `POST` with a session (202) or rejects it, a `POST` opens an
+   * upload session, and the content goes in one monolithic `PUT <location>?digest=`,
    * or, when `chunkSize` is set and smaller than the blob, in one `PATCH` per chunk with its
    * `Content-Range` followed by a `PUT` that closes the session ("Pushing a blob in chunks").
    *
@@ -310,7 +322,13 @@ export class RegistryClient {
     if (existing !== undefined && existing.size === blob.size) return { uploaded: false };
 
     const scope = repositoryScope(repository, true);
-    const started = await this.send({
+    let started: { response: Dispatcher.ResponseData; url: URL } | undefined;
+    if (this.singlePost && options.chunkSize === undefined && blob.size <= SINGLE_POST_MAX_SIZE) {
+      const posted = await this.postBlob(repository, blob, open, scope);
+      if (posted === 'created') return { uploaded: true };
+      started = posted;
+    }
+    started ??= await this.send({
       method: 'POST',
       url: this.url(`/v2/${repository}/blobs/uploads/`),
       headers: { 'content-length': '0' },
@@ -501,6 +519,45 @@ export class RegistryClient {
       }
     }
     return entries;
+  }
+
+  // Sends a blob in a single POST ?digest=. Returns 'created' on 201, the response of a registry
+  // that opened a session instead (202, whose body the caller discards), or undefined when the
+  // registry rejected the request. Either of the last two turns the single POST off for this client.
+  private async postBlob(
+    repository: string,
+    blob: { digest: Digest; size: number },
+    open: (range?: ByteRange) => Readable | Buffer,
+    scope: Scope,
+  ): Promise<'created' | { response: Dispatcher.ResponseData; url: URL } | undefined> {
+    const url = this.url(`/v2/${repository}/blobs/uploads/`);
+    url.searchParams.set('digest', blob.digest);
+    let posted: { response: Dispatcher.ResponseData; url: URL };
+    try {
+      posted = await this.send({
+        method: 'POST',
+        url,
+        headers: { 'content-type': FILE_BLOB, 'content-length': String(blob.size) },
+        body: () => open(),
+        scope,
+        expect: [201, 202],
+      });
+    } catch (error) {
+      // A registry without the single POST may answer 400, 404, 405 or 415. Authorization
+      // failures (401, 403), rate limits (408, 429, already retried) and server errors are real
+      // failures of the upload.
+      const status = error instanceof RegistryResponseError ? error.status : undefined;
+      const fatal = [401, 403, 408, 429];
+      if (status === undefined || status < 400 || status >= 500 || fatal.includes(status)) throw error;
+      this.singlePost = false;
+      return undefined;
+    }
+    if (posted.response.statusCode === 202) {
+      this.singlePost = false;
+      return posted;
+    }
+    await discard(posted.response.body);
+    return 'created';
   }
 
   // Sends the content to an open upload session in one PUT, or in PATCH chunks and a closing PUT.

@@ -24,6 +24,12 @@ export interface BlobReader {
   size: number;
   stream: Readable;
   range?: ByteRange;
+  /**
+   * True when the source checked these bytes against the digest when it stored them and serves
+   * them from storage named by that digest, as the embedded store does, so a reader need not hash
+   * them again. Unset for bytes from the network.
+   */
+  verified?: boolean;
 }
 
 /**

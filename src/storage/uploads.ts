@@ -12,7 +12,13 @@ import type { Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { writeFileAtomic } from './atomic.js';
 import type { BlobInfo } from './blob-store.js';
-import { checkContent, type FsBlobStore, parseDigestOrThrow } from './fs-blobs.js';
+import {
+  BatchedFileWriter,
+  BLOB_IO_SIZE,
+  checkContent,
+  type FsBlobStore,
+  parseDigestOrThrow,
+} from './fs-blobs.js';
 import { checkRepositoryName, checkUploadId, type StoreLayout } from './layout.js';
 import { KeyedMutex } from './mutex.js';
 
@@ -224,6 +230,7 @@ export class FsUploads {
     const running = this.hashes.get(session.id);
     const hash = running && running.size === session.size ? running.hash : undefined;
     const handle = await open(data, 'r+');
+    const writer = new BatchedFileWriter(handle, session.size);
     let written = 0;
     try {
       for await (const chunk of source) {
@@ -233,10 +240,11 @@ export class FsUploads {
             `chunk is longer than its Content-Length of ${position.length} bytes`,
           );
         }
-        await handle.write(chunk, 0, chunk.byteLength, session.size + written);
         hash?.update(chunk);
         written += chunk.byteLength;
+        await writer.write(chunk);
       }
+      await writer.end();
       if (position.length !== undefined && written !== position.length) {
         throw new RegistryError(
           'SIZE_INVALID',
@@ -245,6 +253,7 @@ export class FsUploads {
       }
     } catch (error) {
       // Drop the partial chunk so the session can go on from where it was.
+      await writer.settle();
       await handle.truncate(session.size).catch(() => {});
       this.hashes.delete(session.id);
       await handle.close();
@@ -257,7 +266,7 @@ export class FsUploads {
 
 async function hashFile(path: string, algorithm: string): Promise<Digest> {
   const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: BLOB_IO_SIZE })) hash.update(chunk as Buffer);
   return `${algorithm}:${hash.digest('hex')}` as Digest;
 }
 

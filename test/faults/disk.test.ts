@@ -16,11 +16,6 @@ import { sha256, uploadBlob } from './workload.js';
 
 const DISK_BYTES = 8 * 1024 * 1024;
 
-// The server exits when a write fails mid-upload: the access log reads `req.socket.remoteAddress`
-// after the socket is gone (src/serve/server.ts, logRequest), which throws outside any handler.
-const SERVER_EXITS =
-  'ocidrop serve exits on a failed write: logRequest reads req.socket.remoteAddress after the socket is gone';
-
 /** Mounts a tmpfs of `bytes` on `folder`; false when the machine does not allow it. */
 function tryMount(folder: string, bytes: number): boolean {
   try {
@@ -70,9 +65,9 @@ async function startLimitedServe(
 }
 
 /**
- * Sends a POST with `body` over a raw socket and returns what the server answered, even when it
- * answers before reading the whole body and then closes the connection, which `fetch` reports as
- * a failure without the answer.
+ * Sends a POST with `body` over a raw socket and returns the server's response. The server may
+ * respond before it reads the whole body and then close the connection, which `fetch` reports as
+ * a failure without the response.
  */
 function postAndReadEarlyAnswer(base: string, target: string, body: Buffer): Promise<string> {
   const { hostname, port } = new URL(base);
@@ -90,8 +85,8 @@ function postAndReadEarlyAnswer(base: string, target: string, body: Buffer): Pro
 }
 
 /**
- * Runs `action` again once when it fails to connect: the pool may hand out a kept-alive socket
- * that the server closed after a failed upload, which says nothing about the server itself.
+ * Runs `action` again once when it fails to connect. The pool may hand out a kept-alive socket
+ * that the server closed after a failed upload, which is no fault of the server.
  */
 async function retryOnce<T>(action: () => Promise<T>): Promise<T> {
   try {
@@ -128,7 +123,7 @@ describe('full disk during upload', () => {
   });
 
   for (const chunks of [0, 1, 4]) {
-    it(`upload past the limit fails cleanly (${chunks} chunks)`, { todo: SERVER_EXITS }, async () => {
+    it(`upload past the limit fails cleanly (${chunks} chunks)`, async () => {
       const big = Buffer.alloc(DISK_BYTES + 1024 * 1024, chunks + 1);
       const digest = sha256(big);
       const accepted = await uploadBlob(serve.url, 'disk/app', big, chunks).catch(() => false);
@@ -156,13 +151,13 @@ describe('full disk during upload', () => {
     assert.match(answer, /no space|storage is full|ENOSPC|EFBIG|disk/i, answer);
   });
 
-  it('reads keep working on a full disk', { todo: SERVER_EXITS }, async () => {
+  it('reads keep working on a full disk', async () => {
     const response = await retryOnce(() => fetch(`${serve.url}/v2/disk/app/blobs/${sha256(small)}`));
     assert.equal(response.status, 200);
     assert.deepEqual(Buffer.from(await response.arrayBuffer()), small);
   });
 
-  it('pushes work again once space is freed', { todo: SERVER_EXITS }, async () => {
+  it('pushes work again once space is freed', async () => {
     const next = Buffer.from('another small blob\n'.repeat(100));
     assert.ok(
       await retryOnce(() => uploadBlob(serve.url, 'disk/app', next, 2)),

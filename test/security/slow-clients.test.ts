@@ -1,7 +1,7 @@
 /**
- * Slow clients against `ocidrop serve`: a client that sends its headers a byte at a time is cut off
- * by the headers timeout (30 s, checked by Node.js every 30 s), and while such clients hold their
- * connections the server keeps serving everyone else.
+ * Slow clients against `ocidrop serve`. A client that sends its headers a byte at a time is cut off
+ * by the headers timeout (30 s, checked by Node.js every 30 s). While such clients hold their
+ * connections, the server keeps serving everyone else.
  */
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
