@@ -2,6 +2,8 @@
  * `ocidrop link REF [--platform OS/ARCH] [--expires 24h]`: prints a signed, expiring download link
  * of the gateway, which opens a private repository without credentials until it expires.
  */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { downloadPath, filePath } from '../gateway/links.js';
 import { LinkSigner, parseDuration } from '../gateway/signing.js';
@@ -10,6 +12,7 @@ import { formatPlatform, type Platform } from '../oci/platform.js';
 import { isRepositoryName, isTag } from '../oci/reference.js';
 import { signingKeysFor } from '../serve/compose.js';
 import { ConfigError, loadConfig, type ServeConfig } from '../serve/config.js';
+import { LINK_KEY_FILE } from '../serve/keys.js';
 import { defaultDataDir } from '../serve/paths.js';
 import { platformArgument } from './options.js';
 import { printJson, printLines } from './output.js';
@@ -65,6 +68,11 @@ export function registerLink(program: Command): void {
     .action(async (reference: string, options: LinkOptions) => {
       const config = options.config === undefined ? undefined : await loadConfig(options.config);
       const link = await createLink(reference, options, config);
+      if (options.baseUrl === undefined && config?.publicUrl === undefined) {
+        process.stderr.write(
+          `ocidrop: the link uses ${DEFAULT_BASE_URL}, the default address of ocidrop serve; pass --base-url for another one\n`,
+        );
+      }
       if (options.json) printJson(link);
       else printLines([link.url]);
     });
@@ -82,6 +90,7 @@ export interface SignedLink {
 
 /**
  * Signs the download path of `reference` (`NAME[:TAG]` or `NAME@DIGEST`).
+ * Never creates a key: without configured keys, the data folder must already hold the key of `ocidrop serve`.
  * @throws InvalidArgumentError for a reference outside the grammar; ConfigError when no key is available.
  */
 export async function createLink(
@@ -91,6 +100,8 @@ export async function createLink(
   now: Date = new Date(),
 ): Promise<SignedLink> {
   const { repository, version } = parseGatewayReference(reference);
+  // Creating a key here would sign with a key that the running server does not have.
+  if (config === undefined || config.signingKeys.length === 0) await requireLinkKey(options.data);
   const keys = await signingKeysFor(config, options.data);
   if (keys.length === 0) {
     throw new ConfigError(
@@ -115,6 +126,22 @@ export async function createLink(
     keyId: keys[0]!.id,
     platform: options.platform === undefined ? null : platform,
   };
+}
+
+/**
+ * Checks that the data folder holds the link key of `ocidrop serve`.
+ * @throws ConfigError naming the folder and the fix when the key file does not exist.
+ */
+async function requireLinkKey(dataDir: string): Promise<void> {
+  const path = join(dataDir, LINK_KEY_FILE);
+  try {
+    await stat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new ConfigError(
+      `no link key in ${dataDir} (${LINK_KEY_FILE} not found): start ocidrop serve with --data ${dataDir} first, or pass the --data of your server, or --config with signing.keys`,
+    );
+  }
 }
 
 /** Splits `NAME[:TAG]` or `NAME@DIGEST` as gateway URLs name repositories and versions. */

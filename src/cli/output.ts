@@ -16,8 +16,10 @@ export function printLines(lines: string[]): void {
 
 /** Writes `error` to stderr as one line starting with `ocidrop:`, plus its stack and causes under `OCIDROP_DEBUG=1`. */
 export function printError(error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = error instanceof OcidropError ? ` [${error.code}]` : '';
+  const system = describeSystemError(error);
+  const message = system ?? (error instanceof Error ? error.message : String(error));
+  let code = error instanceof OcidropError ? ` [${error.code}]` : '';
+  if (system !== undefined) code = ` [${(error as { code: string }).code}]`;
   process.stderr.write(`ocidrop: ${message.replace(/\s*\n\s*/g, ' ')}${code}\n`);
   if (process.env['OCIDROP_DEBUG'] === '1') {
     let current: unknown = error;
@@ -27,4 +29,71 @@ export function printError(error: unknown): void {
       if (current !== undefined) process.stderr.write('caused by: ');
     }
   }
+}
+
+/**
+ * Writes `message` to stderr and exits with 130 (128 + SIGINT) when the user presses Ctrl-C, so an
+ * interrupted command says what to do next instead of stopping silently.
+ */
+export function explainInterrupt(message: string): void {
+  process.once('SIGINT', () => {
+    process.stderr.write(`\nocidrop: interrupted: ${message}\n`);
+    process.exit(130);
+  });
+}
+
+/** Fields that Node sets on the errors of system calls (`fs`, `net`). */
+interface SystemErrorFields {
+  code?: unknown;
+  syscall?: unknown;
+  path?: unknown;
+  dest?: unknown;
+  address?: unknown;
+  port?: unknown;
+}
+
+/**
+ * Turns the error of a failed system call (Node's `code`, such as `EADDRINUSE` or `ENOENT`) into a
+ * sentence that keeps the path or address and says what to do. Returns undefined for other errors.
+ */
+export function describeSystemError(error: unknown): string | undefined {
+  if (!(error instanceof Error) || error instanceof OcidropError) return undefined;
+  const fields = error as Error & SystemErrorFields;
+  if (typeof fields.code !== 'string') return undefined;
+  const { code, syscall } = fields;
+
+  if (syscall === 'listen' || syscall === 'bind') {
+    const address = typeof fields.address === 'string' ? fields.address : 'this address';
+    const port = typeof fields.port === 'number' ? String(fields.port) : 'this port';
+    switch (code) {
+      case 'EADDRINUSE':
+        return `port ${port} on ${address} is in use by another program: stop it, or pass another --port (--port 0 picks a free one)`;
+      case 'EADDRNOTAVAIL':
+        return `address ${address} is not on this machine: pass a --host that one of its network interfaces has, such as 127.0.0.1 or 0.0.0.0`;
+      case 'EACCES':
+        return `permission denied to listen on ${address} port ${port}: ports below 1024 need extra privileges, so pass --port 1024 or above`;
+    }
+    return undefined;
+  }
+
+  if (typeof fields.path !== 'string') return undefined;
+  const path = fields.path;
+  switch (code) {
+    case 'ENOENT':
+      return `${path} not found: check the path, or create the folder first`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied on ${path}: change its permissions, or pick a path you may ${syscall === 'open' || syscall === 'scandir' || syscall === 'stat' ? 'read' : 'write'}`;
+    case 'ENOTDIR':
+      return `${path}: a part of this path is a file, not a folder: pick a path whose parents are folders`;
+    case 'EISDIR':
+      return `${path} is a folder, not a file: name a file`;
+    case 'ENOSPC':
+      return `no space left on the device that holds ${path}: free some space, or pick another folder`;
+    case 'EROFS':
+      return `${path} is on a read-only file system: pick a folder you may write`;
+    case 'EEXIST':
+      return `${path} already exists: remove it, or pick another path`;
+  }
+  return undefined;
 }

@@ -15,7 +15,7 @@ import {
   platformArgument,
   sizeArgument,
 } from './options.js';
-import { printJson, printLines } from './output.js';
+import { explainInterrupt, printJson, printLines } from './output.js';
 import { createProgressDisplay } from './progress.js';
 
 /** Registers `pull` on `program`. */
@@ -55,6 +55,7 @@ export function registerPull(program: Command): void {
     ) => {
       const layout = options.ociLayout ? parseLayoutArgument(reference, 'latest') : undefined;
       const store = layout === undefined ? undefined : await OciLayout.open(layout.dir);
+      explainInterrupt('run the same command again: pull resumes where it stopped');
       const progress = createProgressDisplay();
       let result: Awaited<ReturnType<typeof pull>>;
       try {

@@ -6,6 +6,7 @@ import { parseAnnotation, readAnnotationFile } from '../client/annotation-file.j
 import { OciLayout } from '../client/oci-layout.js';
 import { parsePushInput } from '../client/plan.js';
 import { push } from '../client/push.js';
+import { unknownPlatformWarning } from '../oci/known-platforms.js';
 import {
   addOciLayoutOption,
   addPlainHttpOption,
@@ -15,7 +16,7 @@ import {
   connectOptions,
   parseLayoutArgument,
 } from './options.js';
-import { printJson, printLines } from './output.js';
+import { explainInterrupt, printJson, printLines } from './output.js';
 import { createProgressDisplay, formatBytes } from './progress.js';
 
 /** Registers `push` on `program`. */
@@ -72,12 +73,19 @@ export function registerPush(program: Command): void {
       const layout = options.ociLayout ? parseLayoutArgument(reference) : undefined;
       const store = layout === undefined ? undefined : await OciLayout.open(layout.dir, { create: true });
       const inputs = files.map(parsePushInput);
+      for (const input of inputs) {
+        const warning = input.platform === undefined ? undefined : unknownPlatformWarning(input.platform);
+        if (warning !== undefined) process.stderr.write(`ocidrop: warning: ${input.path}: ${warning}\n`);
+      }
       const fromFile =
         options.annotationFile === undefined ? undefined : await readAnnotationFile(options.annotationFile);
       const annotations = {
         ...fromFile?.manifest,
         ...Object.fromEntries((options.annotation ?? []).map(parseAnnotation)),
       };
+      explainInterrupt(
+        'run the same command again: push starts again, and blobs already in the registry are skipped',
+      );
       const progress = createProgressDisplay();
       let result: Awaited<ReturnType<typeof push>>;
       try {

@@ -9,6 +9,7 @@
 import { type Dispatcher, request } from 'undici';
 import { type AuthChallenge, findChallenge } from './challenge.js';
 import type { CredentialResolver, Credentials } from './credentials.js';
+import { checkDestination, mayReceiveCredentials } from './destination.js';
 import { AuthenticationError, RegistryConnectionError } from './errors.js';
 import { readCapped, redactUrl, responseError } from './http.js';
 
@@ -109,6 +110,8 @@ export class Authenticator {
     if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
       throw new AuthenticationError(`${this.host} named a token realm with the scheme ${realm.protocol}`);
     }
+    // A public registry must not make the client request a loopback, link-local or private address.
+    checkDestination(this.registryUrl(), realm, 'the token realm');
     this.scheme = 'bearer';
     this.realm = realm;
     this.service = challenge.params['service'];
@@ -131,9 +134,11 @@ export class Authenticator {
     let method: 'GET' | 'POST' = 'GET';
     let body: string | undefined;
 
-    // NOTE: the realm may be on another host than the registry (as Docker Hub's is). It gets the
-    // registry's own credentials, looked up by the registry's host, exactly what a token server is for.
-    if (credentials?.identityToken !== undefined) {
+    // Credentials are looked up by the registry's host and go to the realm only when it is on that
+    // host or a sibling name (Docker Hub's realm auth.docker.io serves registry-1.docker.io). A realm
+    // elsewhere gets an anonymous request, which still yields a token for public repositories.
+    const trusted = mayReceiveCredentials(this.registryUrl(), realm);
+    if (trusted && credentials?.identityToken !== undefined) {
       method = 'POST';
       const form = new URLSearchParams({
         grant_type: 'refresh_token',
@@ -147,7 +152,7 @@ export class Authenticator {
     } else {
       if (this.service !== undefined) realm.searchParams.set('service', this.service);
       for (const scope of scopes) realm.searchParams.append('scope', scope);
-      const basic = basicHeader(credentials);
+      const basic = trusted ? basicHeader(credentials) : undefined;
       if (basic !== undefined) headers['authorization'] = basic;
     }
 
@@ -184,6 +189,10 @@ export class Authenticator {
     const expiresIn =
       typeof parsed?.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
     return { token, expiresIn };
+  }
+
+  private registryUrl(): URL {
+    return new URL(`${this.secure ? 'https' : 'http'}://${this.host}`);
   }
 
   private lookupCredentials(): Promise<Credentials | undefined> {

@@ -3,17 +3,22 @@
  * ship with every platform. The inputs are `OS/ARCH=FILE` or plain `FILE` arguments; a plain file
  * that is an executable gets its platform from its header.
  */
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { createDigester, type Digest, digestOf } from '../oci/digest.js';
-import { detectExecutable, EXECUTABLE_HEADER_SIZE } from '../oci/executable.js';
+import { detectExecutable, EXECUTABLE_HEADER_SIZE, type ExecutableInfo } from '../oci/executable.js';
+import { KNOWN_ARCHITECTURES, KNOWN_OS } from '../oci/known-platforms.js';
 import { formatPlatform, type Platform, parsePlatform } from '../oci/platform.js';
 import { packDirectory } from './directory.js';
 import { InvalidInputError } from './errors.js';
 
 /** Size in bytes of each read when a file is hashed or uploaded. */
 export const READ_SIZE = 1024 * 1024;
+
+/** Returns the read buffer size for `bytes` of content: {@link READ_SIZE} at most, at least 1. */
+export function readSizeFor(bytes: number): number {
+  return Math.max(1, Math.min(READ_SIZE, bytes));
+}
 
 /** One file to push, with the platform given on the command line, if any. */
 export interface PushInput {
@@ -69,6 +74,12 @@ export function parsePushInput(argument: string): PushInput {
   try {
     platform = parsePlatform(prefix);
   } catch {
+    // `linux=FILE` reads as a platform label without its architecture, not as a file name.
+    if (KNOWN_OS.has(prefix) || KNOWN_ARCHITECTURES.has(prefix)) {
+      throw new InvalidInputError(
+        `invalid platform ${JSON.stringify(prefix)} in ${JSON.stringify(argument)}: the syntax is OS/ARCH=FILE, such as linux/amd64=FILE (for a file with this name, write ./${argument})`,
+      );
+    }
     return { path: argument };
   }
   const path = argument.slice(equals + 1);
@@ -102,11 +113,12 @@ export async function inspectInput(input: PushInput, workDir?: string): Promise<
   }
 
   let platforms: Platform[] = [];
+  const detected = detectExecutable(await readHeader(input.path));
   if (input.platform !== undefined) {
+    if (detected !== undefined) checkLabel(input.path, input.platform, detected);
     platforms = [input.platform];
-  } else {
-    const detected = detectExecutable(await readHeader(input.path));
-    if (detected !== undefined) platforms = detected.platforms;
+  } else if (detected !== undefined) {
+    platforms = detected.platforms;
   }
 
   const { digest, size } = await hashFile(input.path);
@@ -122,12 +134,12 @@ export async function inspectInput(input: PushInput, workDir?: string): Promise<
 export function planArtifact(files: InspectedFile[]): ArtifactPlan {
   if (files.length === 0) throw new InvalidInputError('nothing to push: name at least one file');
 
+  checkGivenOnce(files);
   const builds = new Map<string, PlatformBuild>();
   const extras: InspectedFile[] = [];
   for (const file of files) {
     if (file.platforms.length === 0) {
-      // The same path named twice (as a shell glob can) is one file.
-      if (!extras.some((extra) => extra.path === file.path)) extras.push(file);
+      extras.push(file);
       continue;
     }
     for (const platform of file.platforms) {
@@ -149,6 +161,45 @@ export function planArtifact(files: InspectedFile[]): ArtifactPlan {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, build]) => build);
   return { builds: sorted, extras };
+}
+
+/**
+ * Rejects a path given twice (after resolving, so `NOTES.md` and `./NOTES.md` are one path), unless
+ * each time names other platforms, such as `darwin/amd64=app darwin/arm64=app` for a universal file.
+ */
+function checkGivenOnce(files: InspectedFile[]): void {
+  const seen = new Map<string, Set<string>>();
+  for (const file of files) {
+    const path = resolve(file.path);
+    const labels = file.platforms.length === 0 ? ['*'] : file.platforms.map(formatPlatform);
+    const earlier = seen.get(path) ?? new Set<string>();
+    if (
+      labels.some((label) => earlier.has(label) || earlier.has('*')) ||
+      (labels[0] === '*' && earlier.size > 0)
+    )
+      throw new InvalidInputError(`${file.path} is given twice; name each file once`);
+    for (const label of labels) earlier.add(label);
+    seen.set(path, earlier);
+  }
+}
+
+/**
+ * Rejects a platform label that the executable's header contradicts, such as `linux/arm/v7=FILE`
+ * for an arm64 ELF file. Only the architecture family and the OS family of the format are compared:
+ * an ELF header cannot tell Linux from FreeBSD reliably, nor `mips` from `mipsle`.
+ */
+function checkLabel(path: string, label: Platform, detected: ExecutableInfo): void {
+  const osFamily = (os: string): string =>
+    os === 'darwin' || os === 'ios' ? 'mach-o' : os === 'windows' ? 'pe' : 'elf';
+  const family = (architecture: string): string => architecture.replace(/(?:le|be)$/, '');
+  const fits = detected.platforms.some(
+    (platform) => family(platform.architecture) === family(label.architecture),
+  );
+  if (fits && osFamily(label.os) === detected.format) return;
+  const header = detected.platforms.map(formatPlatform).join(', ');
+  throw new InvalidInputError(
+    `${path} is labelled ${formatPlatform(label)}, but its ${detected.format.toUpperCase()} header says ${header}: correct the label, or drop it so the header decides`,
+  );
 }
 
 function checkUniqueTitles(files: InspectedFile[], where: string): void {
@@ -204,9 +255,23 @@ async function readHeader(path: string): Promise<Uint8Array> {
   }
 }
 
+// Reads into one reused buffer. A read stream allocates a new buffer for each read: hashing a
+// 256 MiB file that way peaked at about 82 MB of RSS, against 46 MB with one buffer (node 20, a
+// script that only hashes).
 async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
   const digester = createDigester();
-  // 1 MiB reads instead of the default 64 KiB cut the read calls sixteenfold.
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_SIZE })) digester.update(chunk as Buffer);
+  const handle = await open(path, 'r');
+  // A buffer no larger than the file: allocating 1 MiB for each of a thousand small files costs
+  // more than reading them.
+  const buffer = Buffer.allocUnsafe(readSizeFor((await handle.stat()).size));
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, null);
+      if (bytesRead === 0) break;
+      digester.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
   return { size: digester.size, digest: digester.digest() };
 }

@@ -18,7 +18,7 @@ import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { archiveTime } from './directory.js';
 import { InvalidInputError } from './errors.js';
-import { type InspectedFile, inspectInput, type PushInput, planArtifact, READ_SIZE } from './plan.js';
+import { type InspectedFile, inspectInput, type PushInput, planArtifact, readSizeFor } from './plan.js';
 import { type ProgressListener, ProgressStream } from './progress.js';
 import type { ArtifactStore } from './store.js';
 
@@ -204,8 +204,8 @@ async function uploadFiles(
       const source = createReadStream(
         file.directory?.archive ?? file.path,
         range === undefined
-          ? { highWaterMark: READ_SIZE }
-          : { start: range.start, end: range.end, highWaterMark: READ_SIZE },
+          ? { highWaterMark: readSizeFor(file.size) }
+          : { start: range.start, end: range.end, highWaterMark: readSizeFor(range.end - range.start + 1) },
       );
       const offset = range?.start ?? 0;
       const counter = new ProgressStream((transferred) => report(offset + transferred, 'running'));

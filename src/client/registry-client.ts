@@ -17,6 +17,7 @@ import { FILE_BLOB, MANIFEST_ACCEPT, OCI_INDEX } from '../oci/media-types.js';
 import { Authenticator, repositoryScope, type Scope } from './auth.js';
 import { parseWwwAuthenticate } from './challenge.js';
 import { type CredentialResolver, defaultCredentialResolver } from './credentials.js';
+import { checkDestination } from './destination.js';
 import { RegistryConnectionError, RegistryResponseError } from './errors.js';
 import {
   discard,
@@ -49,8 +50,8 @@ const FALLBACK_CHUNK_SIZE = 4 * 1024 * 1024;
 /**
  * Blobs up to this size go in a single `POST ?digest=` with their content ("Single POST" in
  * distribution-spec `spec.md`), which saves the round trip of a `POST` that only opens a session.
- * Larger blobs use a session, because a registry that does not support the single `POST` answers
- * 202 only after the whole body has been sent for nothing.
+ * Larger blobs use a session, because a registry that does not support the single `POST` responds
+ * with 202 only after the whole body has been sent for nothing.
  */
 const SINGLE_POST_MAX_SIZE = 4 * 1024 * 1024;
 
@@ -116,7 +117,7 @@ export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly retries: number;
   private readonly retryDelay: number;
-  /** False once the registry has answered a single `POST` upload with anything but 201. */
+  /** False once the registry has responded to a single `POST` upload with anything but 201. */
   private singlePost = true;
 
   constructor(host: string, options: RegistryClientOptions = {}) {
@@ -303,7 +304,7 @@ export class RegistryClient {
   /**
    * Uploads a blob unless the registry has it already ("Pushing Blobs"). Sends `HEAD`, then, for a
    * blob of up to 4 MiB without `chunkSize`, its content in a single `POST ?digest=`. Otherwise, or
-   * when the registry answers that `POST` with a session (202) or rejects it, a `POST` opens an
+   * when the registry responds to that `POST` with a session (202) or rejects it, a `POST` opens an
    * upload session, and the content goes in one monolithic `PUT <location>?digest=`,
    * or, when `chunkSize` is set and smaller than the blob, in one `PATCH` per chunk with its
    * `Content-Range` followed by a `PUT` that closes the session ("Pushing a blob in chunks").
@@ -543,12 +544,14 @@ export class RegistryClient {
         expect: [201, 202],
       });
     } catch (error) {
-      // A registry without the single POST may answer 400, 404, 405 or 415. Authorization
-      // failures (401, 403), rate limits (408, 429, already retried) and server errors are real
-      // failures of the upload.
-      const status = error instanceof RegistryResponseError ? error.status : undefined;
+      // A registry without the single POST may respond with 400, 404, 405 or 415. Authorization
+      // failures (401, 403), rate limits (408, 429, already retried), server errors and content
+      // that does not match its digest or size are real failures of the upload.
+      if (!(error instanceof RegistryResponseError)) throw error;
+      const status = error.status;
       const fatal = [401, 403, 408, 429];
-      if (status === undefined || status < 400 || status >= 500 || fatal.includes(status)) throw error;
+      if (status < 400 || status >= 500 || fatal.includes(status)) throw error;
+      if (error.hasCode('DIGEST_INVALID') || error.hasCode('SIZE_INVALID')) throw error;
       this.singlePost = false;
       return undefined;
     }
@@ -644,6 +647,7 @@ export class RegistryClient {
     }
     const target = new URL(location, sent.url);
     checkNoDowngrade(method, sent.url, target, 'the upload Location');
+    checkDestination(new URL(this.baseUrl), target, 'the upload Location');
     return target;
   }
 
@@ -710,6 +714,7 @@ export class RegistryClient {
         }
         const next = new URL(location, url);
         checkNoDowngrade(init.method, url, next, 'the redirect');
+        checkDestination(new URL(this.baseUrl), next, 'the redirect');
         url = next;
         continue;
       }

@@ -3,6 +3,7 @@
  * a title comes from the publisher of the artifact, so it must be a plain file name that stays
  * inside the output folder.
  */
+import { titleProblem } from '../oci/title.js';
 import { UnsafeTitleError } from './errors.js';
 
 /**
@@ -29,15 +30,4 @@ export function validateTitles(titles: string[]): void {
       throw new UnsafeTitleError(title, 'two blobs have this title, so one would overwrite the other');
     seen.add(key);
   }
-}
-
-function titleProblem(title: string): string | undefined {
-  if (title === '') return 'it is empty';
-  if (title === '.') return 'it names the output folder itself';
-  if (title.includes('..')) return 'it contains ".."';
-  if (title.includes('/') || title.includes('\\')) return 'it contains a path separator';
-  if (/^[a-zA-Z]:/.test(title)) return 'it starts with a Windows drive letter';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters.
-  if (/[\u0000-\u001f\u007f]/.test(title)) return 'it contains a control character';
-  return undefined;
 }

@@ -4,7 +4,8 @@
  * passes, and Unix modes kept (ustar `mode`, zip external attributes).
  *
  * Only files whose name is a plain base name go in, so no archive can write outside the folder a user
- * extracts it to.
+ * extracts it to. The response header `Ocidrop-Skipped-Files` counts the files left out, and the
+ * release page names them. A packed folder goes in as one `.tar.gz` file.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline as pipelineCallback, Readable, Transform, type TransformCallback } from 'node:stream';
@@ -43,7 +44,9 @@ export async function sendArchive(
   build: Build,
   options: ArchiveOptions,
 ): Promise<void> {
-  const files = build.files.filter((file) => isPlainName(file.name));
+  // Files whose titles are not plain file names are left out; the count goes in `Ocidrop-Skipped-Files`.
+  const files = build.files.filter((file) => file.problem === undefined && isPlainName(file.name));
+  const skipped = build.files.length - files.length;
   if (files.length === 0)
     throw new GatewayError('FILE_NOT_FOUND', `the build has no files to put in an archive`);
   const total = files.reduce((sum, file) => sum + file.size, 0);
@@ -62,6 +65,7 @@ export async function sendArchive(
     'Cache-Control': options.cacheControl,
   };
   if (options.vary.length > 0) headers['Vary'] = options.vary.join(', ');
+  if (skipped > 0) headers['Ocidrop-Skipped-Files'] = String(skipped);
   res.writeHead(200, headers);
   if (req.method === 'HEAD') {
     res.end();

@@ -28,26 +28,27 @@ export interface DetectedPlatform {
 }
 
 /** The architectures an OS is commonly shipped for, used as candidates when the CPU is hidden. */
-const COMMON_ARCHITECTURES: Record<string, string[]> = {
-  darwin: ['arm64', 'amd64'],
-  windows: ['amd64', 'arm64'],
-  linux: ['amd64', 'arm64'],
-  freebsd: ['amd64', 'arm64'],
-  android: ['arm64', 'amd64'],
-  ios: ['arm64'],
-};
+const COMMON_ARCHITECTURES = new Map<string, string[]>([
+  ['darwin', ['arm64', 'amd64']],
+  ['windows', ['amd64', 'arm64']],
+  ['linux', ['amd64', 'arm64']],
+  ['freebsd', ['amd64', 'arm64']],
+  ['android', ['arm64', 'amd64']],
+  ['ios', ['arm64']],
+]);
 
-// Sec-CH-UA-Platform values (WICG UA-CH, "Sec-CH-UA-Platform") mapped to OCI `os` names.
-const HINT_PLATFORMS: Record<string, string> = {
-  windows: 'windows',
-  macos: 'darwin',
-  linux: 'linux',
-  'chrome os': 'linux',
-  chromeos: 'linux',
-  android: 'android',
-  ios: 'ios',
-  freebsd: 'freebsd',
-};
+// Sec-CH-UA-Platform values (WICG UA-CH, "Sec-CH-UA-Platform") mapped to OCI `os` names. A Map,
+// because a header value such as "__proto__" or "constructor" would find inherited members of an object.
+const HINT_PLATFORMS = new Map<string, string>([
+  ['windows', 'windows'],
+  ['macos', 'darwin'],
+  ['linux', 'linux'],
+  ['chrome os', 'linux'],
+  ['chromeos', 'linux'],
+  ['android', 'android'],
+  ['ios', 'ios'],
+  ['freebsd', 'freebsd'],
+]);
 
 /**
  * Detects the platform from `User-Agent` and client hints.
@@ -56,7 +57,7 @@ const HINT_PLATFORMS: Record<string, string> = {
  */
 export function detectPlatform(headers: IncomingHttpHeaders): DetectedPlatform {
   const fromAgent = detectFromUserAgent(headerValue(headers['user-agent']));
-  const hintOs = HINT_PLATFORMS[unquote(headerValue(headers['sec-ch-ua-platform'])).toLowerCase()];
+  const hintOs = HINT_PLATFORMS.get(unquote(headerValue(headers['sec-ch-ua-platform'])).toLowerCase());
   const hintArchitecture = architectureFromHints(
     unquote(headerValue(headers['sec-ch-ua-arch'])),
     unquote(headerValue(headers['sec-ch-ua-bitness'])),
@@ -107,7 +108,7 @@ export function detectFromUserAgent(userAgent: string): DetectedPlatform {
 
 /** Lists the architectures to offer when an OS is known but its CPU is not. */
 export function candidatesFor(os: string | undefined): string[] {
-  return os === undefined ? [] : (COMMON_ARCHITECTURES[os] ?? ['amd64', 'arm64']);
+  return os === undefined ? [] : (COMMON_ARCHITECTURES.get(os) ?? ['amd64', 'arm64']);
 }
 
 /**

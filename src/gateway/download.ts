@@ -1,10 +1,10 @@
 /**
  * Sends one file of a release: streamed from the content source with bounded memory, with `ETag`
  * (the digest), `Range`/`If-Range`, `If-None-Match`, `HEAD` and `Content-Disposition`. A whole-file
- * response from a remote source is checked against its digest while it streams, and the last chunk
+ * response is checked against its digest while it streams, and the last chunk
  * is held back until the check passes, so a corrupt blob ends in a broken transfer instead of a
- * complete-looking wrong file. Blobs that the source verified when it stored them only get their
- * length checked.
+ * complete-looking wrong file. With `verifyStoredBlobs: false`, blobs that the source verified when
+ * it stored them only get their length checked.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -25,6 +25,14 @@ export interface FileResponseOptions {
   created?: string | undefined;
   /** Extra headers, such as the platform that was served. */
   headers?: Record<string, string>;
+  /**
+   * Hash even a blob that the source checked when it stored it (`BlobReader.verified`, as the
+   * embedded store's blobs are). Hashing catches a blob file changed on disk after it was stored,
+   * but it caps each download at the speed of sha256 in node. Without it, such a blob only gets
+   * its length checked. Blobs from other sources are always hashed.
+   * @default true
+   */
+  verifyStoredBlobs?: boolean;
 }
 
 /** A file to send: its name and the blob that contains it. */
@@ -117,11 +125,12 @@ export async function sendFile(
   } else {
     headers['Content-Length'] = String(file.size);
     res.writeHead(200, headers);
-    // A source that checked the digest when it stored the blob and reads it from a file named by
-    // that digest (the embedded store) is not hashed again: hashing would cap every download at
-    // the speed of sha256 in node, about a third of what the socket takes. Bytes from the network
-    // are hashed as they pass.
-    check = reader.verified ? new LengthCheck(file.size, file.digest) : new DigestCheck(file.digest, file.size);
+    // A blob that the source checked against its digest when it stored it, and reads from a file
+    // named by that digest (the embedded store), need not be hashed again unless the caller wants
+    // to catch changes on disk. Hashing caps a download at the speed of sha256 in node, about a
+    // third of what the socket takes. Bytes from the network are always hashed as they pass.
+    const trusted = reader.verified === true && options.verifyStoredBlobs === false;
+    check = trusted ? new LengthCheck(file.size, file.digest) : new DigestCheck(file.digest, file.size);
   }
   await pipeline(reader.stream, check, res);
   return Number(headers['Content-Length']);
@@ -184,9 +193,7 @@ class LengthCheck extends Transform {
     this.seen += chunk.byteLength;
     if (this.seen > this.expected) {
       callback(
-        new DigestMismatchError(
-          `blob ${this.digest} sent more than the ${this.expected} bytes expected`,
-        ),
+        new DigestMismatchError(`blob ${this.digest} sent more than the ${this.expected} bytes expected`),
       );
       return;
     }
@@ -196,9 +203,7 @@ class LengthCheck extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.seen !== this.expected) {
       callback(
-        new DigestMismatchError(
-          `blob ${this.digest} ended after ${this.seen} of ${this.expected} bytes`,
-        ),
+        new DigestMismatchError(`blob ${this.digest} ended after ${this.seen} of ${this.expected} bytes`),
       );
       return;
     }

@@ -18,12 +18,15 @@ export const GATEWAY_ERROR_CODES = {
   VERSION_NOT_FOUND: 404,
   FILE_NOT_FOUND: 404,
   PLATFORM_NOT_AVAILABLE: 404,
+  // The artifact names the file `../x`, `a/b` or similar: no download may carry that name.
+  FILE_NAME_UNSAFE: 403,
   // Not 300 Multiple Choices: `curl -f` would save this error body as if it were the download.
   PLATFORM_UNKNOWN: 400,
   METHOD_NOT_ALLOWED: 405,
   RANGE_NOT_SATISFIABLE: 416,
   UPSTREAM_INVALID: 502,
   UPSTREAM_FAILED: 502,
+  UPSTREAM_TIMEOUT: 504,
   INTERNAL: 500,
 } as const satisfies Record<string, number>;
 
@@ -122,6 +125,14 @@ export function toGatewayError(
       },
     );
   }
+  if (error instanceof OcidropError && error.code === 'ERR_REGISTRY_CONNECTION' && isTimeout(error)) {
+    return new GatewayError(
+      'UPSTREAM_TIMEOUT',
+      'the registry behind this gateway did not respond in time; try again later',
+      detail,
+      { cause: error },
+    );
+  }
   if (error instanceof OcidropError && UPSTREAM_CODES.has(error.code)) {
     // The message can name the upstream URL, which is the operator's business: it goes to the log only.
     return new GatewayError(
@@ -145,6 +156,17 @@ const UPSTREAM_CODES = new Set([
   'ERR_CREDENTIALS',
   'ERR_HOST_NOT_ALLOWED',
 ]);
+
+// undici's HeadersTimeoutError and BodyTimeoutError, found in the cause chain of a connection error.
+function isTimeout(error: Error): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return true;
+    current = current.cause;
+  }
+  return false;
+}
 
 function quote(value: string | undefined): string {
   return JSON.stringify(value ?? '');

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { ContentSource } from '../content/source.js';
 import { RegistryError } from '../oci/errors.js';
 import { formatPlatform } from '../oci/platform.js';
+import { visibleFileName } from '../oci/title.js';
 import { AccessControl, type GatewayAccessOptions, type Grant } from './access.js';
 import { sendArchive } from './archive.js';
 import { DiskBlobCache, type DiskBlobCacheOptions } from './blob-cache.js';
@@ -26,12 +27,22 @@ import {
 import { isClientAbort, sendFile } from './download.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { renderInstallPs1, renderInstallSh } from './install.js';
-import { downloadPath, filePath, pagePath, platformQuery } from './links.js';
+import { commandLineHint, downloadPath, filePath, pagePath, platformQuery } from './links.js';
 import type { GatewayMetrics } from './metrics.js';
 import { isOperationsPath, serveOperations } from './operations.js';
 import { PAGE_CSP, renderErrorPage, renderHomePage, renderReleasePage } from './pages.js';
-import { type Build, createdOf, loadRelease, platformsOf, type Release } from './release.js';
-import { isVersion, LATEST, parseRoute, type Route } from './routes.js';
+import {
+  type Build,
+  commonFileBuild,
+  createdOf,
+  findFile,
+  loadRelease,
+  platformsOf,
+  type Release,
+  safeFiles,
+  unsafeFileError,
+} from './release.js';
+import { checkCurrentVersion, isVersion, LATEST, parseRoute, type Route } from './routes.js';
 import { type Selection, selectBuild } from './select.js';
 import { type Channel, isNewerVersion, latestSemverTag, sortVersions, type VersionTag } from './versions.js';
 
@@ -107,7 +118,13 @@ const PLATFORM_PART = /^[a-z0-9][a-z0-9._-]{0,31}$/;
  */
 export function createGatewayHandler(source: ContentSource, options: GatewayOptions = {}): GatewayHandler {
   const blobs = options.blobCache ? new DiskBlobCache(source, options.blobCache) : source;
-  const gateway = new Gateway(new CachingSource(blobs, options.cache), options);
+  const cache: ManifestCacheOptions = {
+    // The visitor gets the stale page; the operator learns from the log that the registry failed.
+    onStaleServed: (key, error) =>
+      options.logger?.warn({ err: error, entry: key }, 'registry unavailable, serving a stale cache entry'),
+    ...options.cache,
+  };
+  const gateway = new Gateway(new CachingSource(blobs, cache), options);
   return (req, res) => gateway.handle(req, res);
 }
 
@@ -282,7 +299,11 @@ class Gateway {
     const { repository } = route;
     const version = await this.resolveVersion(context, repository, route.version);
     const release = await this.release(repository, version);
-    const { build, fromHeaders, emulated, portable } = this.chooseBuild(context, release);
+    const { build, fromHeaders, emulated, portable } = this.chooseBuild(
+      context,
+      release,
+      route.kind === 'file' ? route.name : undefined,
+    );
     const headers: Record<string, string> = {};
     if (build.platform) headers['Ocidrop-Platform'] = formatPlatform(build.platform);
     if (emulated) headers['Ocidrop-Emulated'] = '?1';
@@ -305,8 +326,8 @@ class Gateway {
       return;
     }
 
-    const file =
-      route.kind === 'download' ? build.main : build.files.find((candidate) => candidate.name === route.name);
+    const file = route.kind === 'download' ? build.main : findFile(build.files, route.name);
+    if (file?.problem !== undefined) throw unsafeFileError(repository, version, file);
     if (file === undefined) {
       const problem =
         route.kind === 'download' ? 'has no files' : `has no file ${JSON.stringify(route.name)}`;
@@ -330,7 +351,9 @@ class Gateway {
       }
     }
 
-    const sent = await sendFile(context.req, context.res, this.source, repository, file, {
+    // A browser must not save a hidden file, so the suggested name loses its leading dots.
+    const offered = { ...file, name: visibleFileName(file.name) };
+    const sent = await sendFile(context.req, context.res, this.source, repository, offered, {
       cacheControl: cacheControl(context, IMMUTABLE),
       vary: fromHeaders ? DETECTION_HEADERS : [],
       created: release.created,
@@ -368,8 +391,12 @@ class Gateway {
   private async json(context: RequestContext, route: Extract<Route, { kind: 'json' }>): Promise<void> {
     const { repository } = route;
     const version = await this.resolveVersion(context, repository, route.version);
+    const current = context.query.get('current');
+    if (current !== null) checkCurrentVersion(version, current);
     const release = await this.release(repository, version);
-    const { build, fromHeaders, emulated, portable } = this.chooseBuild(context, release);
+    // Without a platform, the body lists the files that every build has and the platforms to choose from.
+    const { build, fromHeaders, emulated, portable } = this.chooseBuild(context, release, '');
+    const main = build.main?.problem === undefined ? build.main : undefined;
     const link = (name: string): string =>
       `${context.baseUrl}${filePath(repository, version, name, build.platform)}`;
 
@@ -382,16 +409,16 @@ class Gateway {
       emulated,
       portable,
       notes: release.notes ?? null,
-      main: build.main
+      main: main
         ? {
-            name: build.main.name,
-            digest: build.main.digest,
-            sha256: build.main.digest.startsWith('sha256:') ? build.main.digest.slice(7) : null,
-            size: build.main.size,
+            name: main.name,
+            digest: main.digest,
+            sha256: main.digest.startsWith('sha256:') ? main.digest.slice(7) : null,
+            size: main.size,
             url: `${context.baseUrl}${downloadPath(repository, version, build.platform)}`,
           }
         : null,
-      files: build.files.map((file) => ({
+      files: safeFiles(build.files).map((file) => ({
         name: file.name,
         digest: file.digest,
         size: file.size,
@@ -399,15 +426,11 @@ class Gateway {
         url: link(file.name),
       })),
     };
+    if (build.platform === undefined && release.builds.some((candidate) => candidate.platform)) {
+      body['platforms'] = platformsOf(release).map(formatPlatform);
+    }
 
-    const current = context.query.get('current');
     if (current !== null) {
-      if (current.length === 0 || current.length > 128) {
-        throw new GatewayError(
-          'BAD_REQUEST',
-          `invalid current version ${JSON.stringify(current)}: pass the version the app runs, such as 1.0.0`,
-        );
-      }
       body['current'] = current;
       body['updateAvailable'] = isNewerVersion(version, current);
     }
@@ -534,6 +557,7 @@ class Gateway {
   private chooseBuild(
     context: RequestContext,
     release: Release,
+    commonName?: string,
   ): { build: Build; fromHeaders: boolean; emulated: boolean; portable: boolean } {
     if (release.kind === 'container-image') {
       throw new GatewayError(
@@ -549,6 +573,9 @@ class Gateway {
     const available = platformsOf(release);
     const detail = { repository: release.repository, version: release.version, available };
     const availableText = available.map(formatPlatform).join(', ') || 'none';
+    // A file that every build has with one digest needs no platform; `commonName` '' asks for all such files.
+    const common =
+      fromQuery === undefined && commonName !== undefined ? commonFileBuild(release, commonName) : undefined;
 
     switch (selection.kind) {
       case 'exact':
@@ -564,15 +591,17 @@ class Gateway {
       case 'choice':
         if (selection.portable)
           return { build: selection.portable, fromHeaders, emulated: false, portable: true };
+        if (common !== undefined) return { build: common, fromHeaders, emulated: false, portable: false };
         throw new GatewayError(
           'PLATFORM_UNKNOWN',
           `cannot tell which build of ${release.repository} ${release.version} fits this client; add ?os=OS&arch=ARCH, one of: ${availableText}`,
           detail,
         );
       case 'unknown':
+        if (common !== undefined) return { build: common, fromHeaders, emulated: false, portable: false };
         throw new GatewayError(
           'PLATFORM_UNKNOWN',
-          `cannot tell which build of ${release.repository} ${release.version} fits this client; add ?os=OS&arch=ARCH, one of: ${availableText}`,
+          `cannot tell which build of ${release.repository} ${release.version} fits this client; add ?os=OS&arch=ARCH, one of: ${availableText}${commandLineHint(context.req, context.baseUrl, available)}`,
           detail,
         );
     }

@@ -2,6 +2,7 @@
  * URLs of the gateway's own pages and downloads, and the labels it shows for platforms, sizes and dates.
  * Repository names and tags only hold URL-safe characters once validated; file names are percent-encoded.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Platform } from '../oci/platform.js';
 
 /** Path of a repository's page, or of one version's page. */
@@ -47,6 +48,27 @@ export function platformQuery(platform: Platform | undefined): string {
   return `?${query.toString()}`;
 }
 
+/**
+ * Returns, for a request from curl or Wget (whose `User-Agent` names no platform), a sentence with the
+ * exact URL to use instead: the request's URL with `os` and `arch` of the first available build.
+ * Returns an empty string for any other client or when no build has a platform.
+ */
+export function commandLineHint(
+  req: IncomingMessage,
+  baseUrl: string,
+  available: readonly Platform[],
+): string {
+  const agent = req.headers['user-agent'] ?? '';
+  const example = available[0];
+  if (!/^(?:curl|wget)\//i.test(agent) || example === undefined) return '';
+  const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+  url.searchParams.set('os', example.os);
+  url.searchParams.set('arch', example.architecture);
+  if (example.variant) url.searchParams.set('variant', example.variant);
+  else url.searchParams.delete('variant');
+  return `; curl and wget do not tell their platform, so name it, such as ${baseUrl}${url.pathname}${url.search}`;
+}
+
 const OS_LABELS: Record<string, string> = {
   windows: 'Windows',
   darwin: 'macOS',
@@ -66,7 +88,8 @@ const ARCHITECTURE_LABELS: Record<string, string> = {
 
 /** Names an OS for people: `macOS` for `darwin`. */
 export function osLabel(os: string): string {
-  return OS_LABELS[os] ?? os;
+  // An own-property check, because an OS from a query or an artifact may be `constructor` or `__proto__`.
+  return Object.hasOwn(OS_LABELS, os) ? OS_LABELS[os]! : os;
 }
 
 /** Names a platform for people, such as `macOS (Apple Silicon)` or `Linux (x64)`. */
@@ -78,7 +101,9 @@ export function platformLabel(platform: {
   if (platform.architecture === undefined) return osLabel(platform.os);
   if (platform.os === 'darwin' && platform.architecture === 'arm64') return 'macOS (Apple Silicon)';
   if (platform.os === 'darwin' && platform.architecture === 'amd64') return 'macOS (Intel)';
-  const architecture = ARCHITECTURE_LABELS[platform.architecture] ?? platform.architecture;
+  const architecture = Object.hasOwn(ARCHITECTURE_LABELS, platform.architecture)
+    ? ARCHITECTURE_LABELS[platform.architecture]!
+    : platform.architecture;
   const variant = platform.variant ? ` ${platform.variant}` : '';
   return `${osLabel(platform.os)} (${architecture}${variant})`;
 }

@@ -181,6 +181,8 @@ function emulationNote(detected: DetectedPlatform, build: Build): SafeHtml | fal
 function mainButton(model: ReleasePageModel, build: Build): SafeHtml | false {
   const main = build.main;
   if (main === undefined) return html`<p>This build has no files.</p>`;
+  if (main.problem !== undefined)
+    return html`<p>The program <code>${main.title}</code> is unavailable: its file name is unsafe because ${main.problem}.</p>`;
   const { release } = model;
   const label = build.platform
     ? `Download ${main.name} for ${platformLabel(build.platform)}`
@@ -229,6 +231,10 @@ ${archives}
 
 function renderFile(release: Release, platform: Platform | undefined, file: ReleaseFile): SafeHtml {
   const created = formatDate(release.created);
+  if (file.problem !== undefined) {
+    return html`<li><code>${file.title}</code> (unavailable: the file name is unsafe because ${file.problem}; it is not served and archives leave it out)
+<br><code class="digest">sha256 ${hexOf(file.digest)}</code></li>`;
+  }
   return html`<li><a href="${filePath(release.repository, release.version, file.name, platform)}">${file.name}</a>${file.main ? ' (program)' : ''}
 <br><span class="meta">${formatSize(file.size)}${created ? `, ${created}` : ''}</span>
 <br><code class="digest">sha256 ${hexOf(file.digest)}</code></li>`;

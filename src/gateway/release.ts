@@ -18,6 +18,7 @@ import {
   OCI_LAYER_TAR_GZIP,
 } from '../oci/media-types.js';
 import { formatPlatform, type Platform } from '../oci/platform.js';
+import { isPackedFolder, packedFolderFileName, titleProblem } from '../oci/title.js';
 import { GatewayError } from './errors.js';
 
 const PLATFORM_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -27,8 +28,20 @@ export const MAX_BUILDS = 64;
 
 /** One file of a build. */
 export interface ReleaseFile {
-  /** The file name: the blob's `org.opencontainers.image.title`. */
+  /**
+   * The file name the gateway offers: the blob's `org.opencontainers.image.title`, with `.tar.gz`
+   * added for a packed folder (see {@link packedFolderFileName}).
+   */
   name: string;
+  /** The blob's `org.opencontainers.image.title` as pushed. */
+  title: string;
+  /** True for a folder packed as tar+gzip in the oras convention. */
+  folder: boolean;
+  /**
+   * Why the title is not a plain file name (`..`, a path separator...), when it is not one. The
+   * gateway shows such a file as unavailable and never serves it.
+   */
+  problem: string | undefined;
   digest: Digest;
   size: number;
   /** Unix permission bits from `io.ocidrop.file.mode`, when present. */
@@ -164,8 +177,13 @@ export function toBuild(manifest: ImageManifest, digest: Digest, platform: Platf
     const name = layer.annotations?.[annotations.TITLE];
     // A blob without a title is not a file in the oras convention that ocidrop follows.
     if (name === undefined || name === '') continue;
+    const folder = isPackedFolder(layer.mediaType, layer.annotations);
+    const problem = titleProblem(name);
     files.push({
-      name,
+      name: folder && problem === undefined ? packedFolderFileName(name) : name,
+      title: name,
+      folder,
+      problem,
       digest: layer.digest,
       size: layer.size,
       mode: annotations.parseFileMode(layer.annotations?.[annotations.FILE_MODE]),
@@ -178,6 +196,66 @@ export function toBuild(manifest: ImageManifest, digest: Digest, platform: Platf
   main ??= files[0];
   if (main !== undefined) main.main = true;
   return { platform, digest, files, main, created: manifest.annotations?.[annotations.CREATED] };
+}
+
+/**
+ * Finds a file of a build by the name in a URL: the offered name (`fonts.tar.gz`) or the title as
+ * pushed (`fonts`), so that links made before a folder got its `.tar.gz` name keep working.
+ */
+export function findFile(files: readonly ReleaseFile[], name: string): ReleaseFile | undefined {
+  return files.find((file) => file.name === name) ?? files.find((file) => file.title === name);
+}
+
+/**
+ * Lists the files that every build of a release has, under the same name and with the same digest,
+ * such as a configuration file shipped with each platform. Returns the files of the first build.
+ */
+export function commonFiles(release: Pick<Release, 'builds'>): ReleaseFile[] {
+  const [first, ...others] = release.builds;
+  if (first === undefined) return [];
+  return first.files.filter((file) =>
+    others.every((build) =>
+      build.files.some((other) => other.name === file.name && other.digest === file.digest),
+    ),
+  );
+}
+
+/**
+ * Returns a build without a platform that holds the {@link commonFiles} of a release and no program:
+ * what a request that names no platform may still download.
+ */
+export function commonBuild(release: Pick<Release, 'builds' | 'digest' | 'created'>): Build {
+  return {
+    platform: undefined,
+    digest: release.digest,
+    files: commonFiles(release),
+    main: undefined,
+    created: release.created,
+  };
+}
+
+/**
+ * Returns the {@link commonBuild} of a release when it can serve `name` (any of its files when `name`
+ * is empty), else undefined.
+ */
+export function commonFileBuild(release: Release, name: string): Build | undefined {
+  const common = commonBuild(release);
+  if (name === '' || findFile(common.files, name) !== undefined) return common;
+  return undefined;
+}
+
+/** Lists the files whose titles are plain file names, the only ones the gateway serves. */
+export function safeFiles(files: readonly ReleaseFile[]): ReleaseFile[] {
+  return files.filter((file) => file.problem === undefined);
+}
+
+/** Returns the error for a download of a file whose title is not a plain file name. */
+export function unsafeFileError(repository: string, version: string, file: ReleaseFile): GatewayError {
+  return new GatewayError(
+    'FILE_NAME_UNSAFE',
+    `${repository} ${version} names a file ${JSON.stringify(file.title)}, which the gateway does not serve because ${file.problem ?? 'it is not a plain file name'}; the publisher should push it again under a plain file name`,
+    { repository, version },
+  );
 }
 
 /** Tells whether a manifest is a container image: an image config, or tar layers without titles. */

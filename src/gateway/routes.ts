@@ -3,6 +3,7 @@
  * read from the right: the last segments name the action (`download`, `files/<name>`, `latest.json`,
  * `install.sh`...), and what remains is the repository and, for some actions, the version.
  */
+import semver from 'semver';
 import { isDigest } from '../oci/digest.js';
 import { isRepositoryName, isTag } from '../oci/reference.js';
 import { GatewayError } from './errors.js';
@@ -94,6 +95,22 @@ export function parseRoute(pathname: string): Route {
 /** Tells whether a URL segment can name a version: `latest`, a tag or a manifest digest. */
 export function isVersion(segment: string): boolean {
   return segment === LATEST || isTag(segment) || isDigest(segment);
+}
+
+/**
+ * Checks the `current` query parameter of `latest.json`: the version the caller runs. When the
+ * version it is compared with is a semantic version, `current` must be one too (a leading `v` is
+ * allowed), so that a typo never reports an update.
+ * @throws GatewayError `BAD_REQUEST` naming the invalid value.
+ */
+export function checkCurrentVersion(version: string, current: string): void {
+  const expectsSemver = semver.parse(version) !== null;
+  if (current.length > 0 && current.length <= 128 && (!expectsSemver || semver.parse(current) !== null))
+    return;
+  throw new GatewayError(
+    'BAD_REQUEST',
+    `invalid current version ${JSON.stringify(current.slice(0, 128))}: pass the ${expectsSemver ? 'semantic ' : ''}version the app runs, such as 1.0.0`,
+  );
 }
 
 function splitPath(pathname: string): string[] {

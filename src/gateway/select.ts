@@ -46,7 +46,7 @@ export function selectBuild(release: Pick<Release, 'builds'>, detected: Detected
     const native = { os, architecture: detected.architecture };
     const exact = findBuild(release.builds, native);
     if (exact) return { kind: 'exact', build: exact };
-    const emulatedArchitecture = EMULATED[os]?.[detected.architecture];
+    const emulatedArchitecture = emulatedArchitectureOf(os, detected.architecture);
     const emulated = emulatedArchitecture
       ? findBuild(release.builds, { os, architecture: emulatedArchitecture })
       : undefined;
@@ -77,5 +77,11 @@ export function findBuild(builds: readonly Build[], platform: Platform): Build |
 }
 
 function runs(os: string, cpu: string, buildArchitecture: string): boolean {
-  return cpu === buildArchitecture || EMULATED[os]?.[cpu] === buildArchitecture;
+  return cpu === buildArchitecture || emulatedArchitectureOf(os, cpu) === buildArchitecture;
+}
+
+// Own-property lookups, because the OS and CPU come from request headers and the query.
+function emulatedArchitectureOf(os: string, cpu: string): string | undefined {
+  const table = Object.hasOwn(EMULATED, os) ? EMULATED[os]! : undefined;
+  return table !== undefined && Object.hasOwn(table, cpu) ? table[cpu] : undefined;
 }

@@ -43,6 +43,12 @@ export class Reference {
     if (!HOST_GRAMMAR.test(registry)) {
       throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(registry)}`);
     }
+    const port = /:([0-9]+)$/.exec(registry)?.[1];
+    if (port !== undefined && Number(port) > 65535) {
+      throw new InvalidReferenceError(
+        `invalid port ${port} in registry host ${JSON.stringify(registry)}: a port is at most 65535, such as localhost:5000`,
+      );
+    }
     if (!isRepositoryName(repository)) {
       throw new InvalidReferenceError(
         `invalid repository name ${JSON.stringify(repository)}: use lowercase letters, digits and separators (. _ __ - /)`,

@@ -25,6 +25,11 @@ import { listReferrers, listRepositories, listTags } from './listing.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { matchRoute, type Route } from './routes.js';
 import { TokenRequestError } from './token-endpoint.js';
+import {
+  UPLOAD_RETRY_AFTER_SECONDS,
+  UploadSessionLimit,
+  type UploadSessionLimitOptions,
+} from './upload-limit.js';
 
 /**
  * Path of the token endpoint of the Docker token flow, served when the access policy issues
@@ -50,6 +55,12 @@ export interface RegistryHandlerOptions {
    * @default none, so the header is not sent
    */
   minChunkLength?: number;
+  /**
+   * Caps on open upload sessions, per repository and in total; a `POST` past a cap gets
+   * `429 TOOMANYREQUESTS` with `Retry-After`.
+   * @default 100 per repository, 1000 in total
+   */
+  uploadSessions?: UploadSessionLimitOptions;
 }
 
 /** A request handler that never throws. */
@@ -60,6 +71,7 @@ export type RegistryHandler = (req: IncomingMessage, res: ServerResponse) => Pro
  * and everything else elsewhere. `Location` headers are relative paths, which the spec allows.
  */
 export function createRegistryHandler(store: FsStore, options: RegistryHandlerOptions = {}): RegistryHandler {
+  const uploadLimit = new UploadSessionLimit(options.uploadSessions);
   return async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://registry.invalid');
@@ -74,8 +86,14 @@ export function createRegistryHandler(store: FsStore, options: RegistryHandlerOp
           path: url.pathname,
         });
       }
-      await dispatch({ req, res, url, store }, route, options);
+      await dispatch({ req, res, url, store }, route, options, uploadLimit);
     } catch (error) {
+      // A client that reset the connection gets no answer, and its request is no server failure:
+      // the access log records it as aborted.
+      if (isClientAbort(req, res, error)) {
+        res.destroy();
+        return;
+      }
       // A body left unread would stall a keep-alive connection, so drain what remains.
       if (!req.complete) req.resume();
       const status = sendError(req, res, error);
@@ -88,7 +106,12 @@ export function createRegistryHandler(store: FsStore, options: RegistryHandlerOp
   };
 }
 
-async function dispatch(ctx: RequestContext, route: Route, options: RegistryHandlerOptions): Promise<void> {
+async function dispatch(
+  ctx: RequestContext,
+  route: Route,
+  options: RegistryHandlerOptions,
+  uploadLimit: UploadSessionLimit,
+): Promise<void> {
   const method = ctx.req.method ?? 'GET';
   if ('name' in route) checkRepositoryName(route.name);
 
@@ -158,25 +181,66 @@ async function dispatch(ctx: RequestContext, route: Route, options: RegistryHand
       }
       return;
 
-    case 'uploads':
+    case 'uploads': {
       allow(method, ['POST']);
       await write(route.name, 'push');
-      await startUpload(
-        ctx,
-        route.name,
-        async (scope) => canAccess(options, ctx.req, scope),
-        options.minChunkLength,
-      );
+      const reservation = reserveUploadSession(ctx, uploadLimit, route.name);
+      try {
+        await startUpload(
+          ctx,
+          route.name,
+          async (scope) => canAccess(options, ctx.req, scope),
+          options.minChunkLength,
+        );
+      } finally {
+        // A mount or a single-POST upload answers 201 and leaves no session behind.
+        const id = ctx.res.statusCode === 202 ? ctx.res.getHeader('Docker-Upload-UUID') : undefined;
+        if (typeof id === 'string') uploadLimit.opened(reservation, id);
+        else uploadLimit.closed(reservation);
+      }
       return;
+    }
 
     case 'upload':
       allow(method, ['GET', 'PATCH', 'PUT', 'DELETE']);
       await write(route.name, 'push');
-      if (method === 'GET') await getUpload(ctx, route.name, route.id);
-      else if (method === 'PATCH') await patchUpload(ctx, route.name, route.id);
-      else if (method === 'PUT') await completeUpload(ctx, route.name, route.id);
-      else await cancelUpload(ctx, route.name, route.id);
+      try {
+        if (method === 'GET') await getUpload(ctx, route.name, route.id);
+        else if (method === 'PATCH') await patchUpload(ctx, route.name, route.id);
+        else if (method === 'PUT') await completeUpload(ctx, route.name, route.id);
+        else await cancelUpload(ctx, route.name, route.id);
+      } finally {
+        if (method === 'PUT' || method === 'DELETE')
+          await forgetEndedSession(ctx, uploadLimit, route.name, route.id);
+        else uploadLimit.touch(route.id);
+      }
       return;
+  }
+}
+
+// Reserves a slot under the upload session cap; past it, the 429 carries Retry-After.
+function reserveUploadSession(ctx: RequestContext, limit: UploadSessionLimit, repository: string): string {
+  try {
+    return limit.reserve(repository);
+  } catch (error) {
+    ctx.req.resume();
+    ctx.res.setHeader('Retry-After', String(UPLOAD_RETRY_AFTER_SECONDS));
+    throw error;
+  }
+}
+
+// A PUT or DELETE removes its session unless it failed before reaching it, so the store decides.
+async function forgetEndedSession(
+  ctx: RequestContext,
+  limit: UploadSessionLimit,
+  repository: string,
+  id: string,
+): Promise<void> {
+  try {
+    await ctx.store.uploads.status(repository, id);
+    limit.touch(id);
+  } catch {
+    limit.closed(id, repository);
   }
 }
 
@@ -219,6 +283,13 @@ async function canAccess(
   } catch {
     return false;
   }
+}
+
+// The connection is gone and the error is the one its loss raised while the body was read.
+function isClientAbort(req: IncomingMessage, res: ServerResponse, error: unknown): boolean {
+  if (!(req.destroyed || res.destroyed) || req.complete) return false;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED';
 }
 
 function pathOf(req: IncomingMessage): string {

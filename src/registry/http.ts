@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ByteRange } from '../content/source.js';
-import { RegistryError } from '../oci/errors.js';
+import { RegistryError, type RegistryErrorEntry } from '../oci/errors.js';
 
 /** Header that every response carries, as registries implementing the Docker Registry HTTP API V2 send it. */
 export const API_VERSION_HEADER = ['Docker-Distribution-API-Version', 'registry/2.0'] as const;
@@ -38,15 +38,32 @@ export class ChallengeError extends RegistryError {
 
 /**
  * Writes an error as the spec's JSON body (distribution-spec `spec.md`, "Error Codes").
- * Any error that is not a `RegistryError` becomes a 500 whose body hides its message.
+ * Any error that is not a `RegistryError` becomes a 500 whose body hides its message, except a
+ * full disk (`ENOSPC`, `EFBIG`), which becomes a 507 that says nothing was stored.
  * Headers set on `res` before the call, such as `Location` and `Range` of a 416, are kept.
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): number {
-  const status = error instanceof RegistryError ? error.status : 500;
-  const body =
-    error instanceof RegistryError
-      ? error.toBody()
-      : { errors: [{ code: 'UNKNOWN', message: 'internal server error' }] };
+  const full = error instanceof RegistryError ? undefined : diskFullCode(error);
+  let status = 500;
+  let body: { errors: RegistryErrorEntry[] } = {
+    errors: [{ code: 'UNKNOWN', message: 'internal server error' }],
+  };
+  if (error instanceof RegistryError) {
+    status = error.status;
+    body = error.toBody();
+  } else if (full !== undefined) {
+    // RFC 4918, section 11.5: 507 Insufficient Storage. The spec has no error code for it, so UNKNOWN.
+    status = 507;
+    body = {
+      errors: [
+        {
+          code: 'UNKNOWN',
+          message: "the registry's disk is full, so nothing was stored; retry once space is freed",
+          detail: { reason: full },
+        },
+      ],
+    };
+  }
   if (res.headersSent) {
     // The status line is gone already, so the only signal left is a cut connection.
     res.destroy();
@@ -60,6 +77,17 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.end(req.method === 'HEAD' ? undefined : text);
   return status;
+}
+
+/** Returns `ENOSPC` or `EFBIG` when the error, or an error in its `cause` chain, is one. */
+function diskFullCode(error: unknown): 'ENOSPC' | 'EFBIG' | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EFBIG') return code;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /**

@@ -37,6 +37,10 @@ export interface RemoteRegistryConfig {
   password?: string;
   /** Other hosts (`host[:port]`) the registry may send the gateway to: its token server and blob storage. */
   allowHosts: string[];
+  /** Seconds to wait for a response's headers before the visitor gets a 504. @default 10 */
+  headersTimeoutSeconds?: number;
+  /** Seconds to wait between two chunks of a response body before the transfer is cut. @default 30 */
+  bodyTimeoutSeconds?: number;
 }
 
 /** A repository exposed by the gateway. */
@@ -290,7 +294,16 @@ async function readRegistries(
   for (const [i, entry] of entries.entries()) {
     const at = `registries[${i}]`;
     const data = fields.object(entry, at);
-    fields.known(data, at, ['name', 'url', 'username', 'passwordEnv', 'passwordFile', 'allowHosts']);
+    fields.known(data, at, [
+      'name',
+      'url',
+      'username',
+      'passwordEnv',
+      'passwordFile',
+      'allowHosts',
+      'headersTimeoutSeconds',
+      'bodyTimeoutSeconds',
+    ]);
     const name = fields.string(required(data, 'name', fields, at), `${at}.name`);
     if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name) || name === EMBEDDED) {
       throw fields.error(
@@ -330,6 +343,10 @@ async function readRegistries(
     const registry: RemoteRegistryConfig = { name, url, allowHosts };
     if (username !== undefined) registry.username = username;
     if (password !== undefined) registry.password = password;
+    for (const key of ['headersTimeoutSeconds', 'bodyTimeoutSeconds'] as const) {
+      const seconds = optional(data, key, (value) => fields.integer(value, `${at}.${key}`, 1, 3600));
+      if (seconds !== undefined) registry[key] = seconds;
+    }
     registries.push(registry);
   }
   return registries;

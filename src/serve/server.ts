@@ -16,6 +16,7 @@ import { isLoopbackAddress } from '../oci/reference.js';
 import { createRegistryHandler, type RegistryHandler } from '../registry/handler.js';
 import { FsStore } from '../storage/fs-store.js';
 import { type AccessFlags, resolveServeAccess } from './access.js';
+import { type BodyRateOptions, watchRequestBody } from './body-timeout.js';
 import { composeGateway } from './compose.js';
 import type { ServeConfig } from './config.js';
 
@@ -42,6 +43,11 @@ export interface ServeOptions {
   registry?: boolean;
   /** Access settings from the command line, each one overriding the configuration file's. */
   access?: AccessFlags;
+  /**
+   * Minimum rate of request bodies: a body that delivers fewer than `minBytes` in a window of
+   * `windowMs` is cut with 408. @default 1024 bytes per 30 s
+   */
+  requestBody?: BodyRateOptions;
 }
 
 /** A running server. */
@@ -102,6 +108,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
     (req, res) => {
       logRequest(logger, req, res);
+      // requestTimeout stays 0 so that large uploads on slow links are not cut; this bounds a drip instead.
+      watchRequestBody(req, res, options.requestBody);
       const path = req.url ?? '/';
       const toRegistry = path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?');
       const handler = toRegistry && registry ? registry : gateway;
@@ -172,7 +180,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   return { url: `http://${registryHost}`, registryHost, server, store, metrics, close };
 }
 
-/** Writes one access-log line when the response ends: `error` for 5xx, `info` otherwise. */
+/**
+ * Writes one access-log line when the response ends: `error` for 5xx, `info` otherwise. A request
+ * that the client or a timeout ended early is logged at `info` with `aborted: true`, and with the
+ * status only when the response had started, because no status was decided before that.
+ */
 function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): void {
   const started = process.hrtime.bigint();
   // Handlers pass headers to writeHead, where getHeader cannot see them, so the socket counts the
@@ -182,18 +194,19 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse): 
   const remote = socket.remoteAddress;
   const bytesBefore = socket.bytesWritten;
   res.once('close', () => {
+    const aborted = !res.writableFinished;
     const entry = {
       method: req.method,
       // The query is left out because signed links carry their signature there.
       path: stripQuery(req.url ?? '/'),
-      status: res.statusCode,
+      status: aborted && !res.headersSent ? undefined : res.statusCode,
       // Status line and headers included.
       bytes: socket.bytesWritten - bytesBefore,
       ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
       remote,
-      aborted: !res.writableFinished || undefined,
+      aborted: aborted || undefined,
     };
-    if (res.statusCode >= 500) logger.error(entry, 'request');
+    if (res.statusCode >= 500 && !aborted) logger.error(entry, 'request');
     else logger.info(entry, 'request');
   });
 }

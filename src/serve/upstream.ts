@@ -30,9 +30,22 @@ export interface Upstream {
 /** Retries of one upstream request; a visitor waits for them, so fewer than the CLI's. */
 const UPSTREAM_RETRIES = 1;
 
+/** Seconds to wait for a remote registry's response headers, unless the configuration sets `headersTimeoutSeconds`. */
+export const DEFAULT_UPSTREAM_HEADERS_TIMEOUT_SECONDS = 10;
+
+/** Seconds to wait between two body chunks, unless the configuration sets `bodyTimeoutSeconds`. */
+export const DEFAULT_UPSTREAM_BODY_TIMEOUT_SECONDS = 30;
+
 /** Creates the client and source of one configured registry. */
 export function connectUpstream(config: RemoteRegistryConfig): Upstream {
-  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 32 });
+  // undici waits 300 s by default, and a visitor of a hung registry would wait as long. A timeout
+  // fails the request with a connection error, which the gateway answers with a 504 page.
+  const agent = new Agent({
+    keepAliveTimeout: 10_000,
+    connections: 32,
+    headersTimeout: (config.headersTimeoutSeconds ?? DEFAULT_UPSTREAM_HEADERS_TIMEOUT_SECONDS) * 1000,
+    bodyTimeout: (config.bodyTimeoutSeconds ?? DEFAULT_UPSTREAM_BODY_TIMEOUT_SECONDS) * 1000,
+  });
   const dispatcher = agent.compose(allowOnly(config));
   const host = config.url.host;
   const credentials =

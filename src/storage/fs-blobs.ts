@@ -11,9 +11,9 @@ import { syncDirectory, tempPathFor } from './atomic.js';
 import { type BlobInfo, type BlobStore, checkRange, type ExpectedContent } from './blob-store.js';
 
 /**
- * Size in bytes of the batched writes of blob files. A socket delivers 16 to 64 KiB at a time;
- * batching to 1 MiB cuts the write calls and event-loop turns per byte about sixteenfold, at the
- * cost of up to 2 MiB of buffers per upload.
+ * Size in bytes of the batched writes of blob files. A socket delivers 16 to 64 KiB at a time, so
+ * batching to 1 MiB cuts the write calls and event-loop turns per byte about sixteenfold. It costs
+ * up to 2 MiB of buffers per upload.
  */
 export const BLOB_IO_SIZE = 1024 * 1024;
 
@@ -179,7 +179,7 @@ export class BatchedFileWriter {
     if (this.buffered >= BLOB_IO_SIZE) await this.startBatch();
   }
 
-  /** Writes what is queued and waits for every write; throws the first write error. */
+  /** Writes what is queued and waits for every write. Throws the first write error. */
   async end(): Promise<void> {
     await this.startBatch();
     await this.inFlight;
@@ -199,8 +199,8 @@ export class BatchedFileWriter {
     this.chunks = [];
     this.buffered = 0;
     this.inFlight = writeFully(this.handle, batch, position);
-    // The error is thrown by the next call that waits for this write; this handler only keeps
-    // node from reporting it as unhandled in the meantime.
+    // The next call that waits for this write throws its error. This handler only keeps node from
+    // reporting the rejection as unhandled in the meantime.
     this.inFlight.catch(() => {});
   }
 }
@@ -220,10 +220,10 @@ export async function openBlobFile(path: string, digest: Digest, range?: ByteRan
       // A read stream over zero bytes with start 0 and no end works; an explicit end would not.
       return { size, stream: handle.createReadStream({ autoClose: true }), verified: true };
     }
-    // NOTE: reads stay at node's default of 64 KiB. Reads of 256 KiB and 1 MiB made a single 256 MiB
-    // GET no faster (the socket writes dominate), and each concurrent download held more memory:
-    // 200 downloads of 8 MiB took the server from about 230 MB to 310 MB and 460 MB of resident
-    // memory (`bench/cases/serving.sh` on 2 shared cores).
+    // NOTE: reads stay at node's default of 64 KiB. Reads of 256 KiB and 1 MiB made a single
+    // 256 MiB GET no faster, but each concurrent download held more memory. With them, 200
+    // downloads of 8 MiB took the server from about 230 MB to 310 MB and 460 MB of resident memory
+    // (`bench/cases/serving.sh` on 2 shared cores).
     const stream = handle.createReadStream(
       range ? { start: range.start, end: range.end, autoClose: true } : { autoClose: true },
     );
@@ -250,7 +250,8 @@ async function writeFully(handle: FileHandle, data: Uint8Array, position: number
   let offset = 0;
   while (offset < data.byteLength) {
     const { bytesWritten } = await handle.write(data, offset, data.byteLength - offset, position + offset);
-    if (bytesWritten === 0) throw new Error(`write of ${data.byteLength - offset} bytes at ${position + offset} stored nothing`);
+    if (bytesWritten === 0)
+      throw new Error(`write of ${data.byteLength - offset} bytes at ${position + offset} stored nothing`);
     offset += bytesWritten;
   }
 }

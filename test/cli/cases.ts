@@ -369,7 +369,8 @@ export function defineRegistryCases(name: string, start: () => Promise<RegistryU
         join(FIXTURES, 'extras', 'config', '..', 'config', 'hello.toml'),
         join(work, 'dist', '1.0.0', 'linux-amd64', 'hello'),
       ]);
-      assert.equal(result.code, 0, 'one path named twice is one file');
+      assert.equal(result.code, 1, 'one path named twice is an error');
+      assert.ok(result.stderr.includes(`${EXTRAS[0]!} is given twice`), result.stderr);
 
       const copy = join(work, 'copy');
       await mkdir(copy, { recursive: true });

@@ -32,6 +32,11 @@ describe('parsePushInput', () => {
     });
   }
 
+  it('names the syntax for a label without an architecture', () => {
+    assert.throws(() => parsePushInput('linux=dist/hello'), /the syntax is OS\/ARCH=FILE/);
+    assert.throws(() => parsePushInput('amd64=dist/hello'), /the syntax is OS\/ARCH=FILE/);
+  });
+
   it('rejects a platform without a file', () => {
     assert.throws(() => parsePushInput('linux/amd64='), /missing file after "linux\/amd64="/);
   });
@@ -117,9 +122,24 @@ describe('planArtifact', () => {
     assert.equal(plan.builds.length, 2);
   });
 
-  it('counts an extra named twice once', () => {
-    const plan = planArtifact([file('x/hello.toml'), file('x/hello.toml')]);
-    assert.equal(plan.extras.length, 1);
+  it('rejects an extra given twice', () => {
+    assert.throws(
+      () => planArtifact([file('x/NOTES.md'), file('x/NOTES.md')]),
+      /x\/NOTES\.md is given twice; name each file once/,
+    );
+    assert.throws(() => planArtifact([file('x/NOTES.md'), file('./x/NOTES.md')]), /is given twice/);
+  });
+
+  it('rejects a program given twice', () => {
+    assert.throws(
+      () => planArtifact([file('dist/hello', ['linux/amd64']), file('dist/hello', ['linux/amd64'])]),
+      /dist\/hello is given twice/,
+    );
+  });
+
+  it('allows one file labelled for two platforms', () => {
+    const plan = planArtifact([file('dist/app', ['darwin/amd64']), file('dist/app', ['darwin/arm64'])]);
+    assert.equal(plan.builds.length, 2);
   });
 
   it('rejects an empty input list', () => {
@@ -148,8 +168,25 @@ describe('inspectInput', () => {
   });
 
   it('keeps the platform given on the command line', async () => {
-    const inspected = await inspectInput(parsePushInput(`linux/riscv64=${tree['1.1.0']!['linux/amd64']}`));
+    const inspected = await inspectInput(parsePushInput(`linux/riscv64=${EXTRAS[0]}`));
     assert.deepEqual(inspected.platforms.map(formatPlatform), ['linux/riscv64']);
+    const labelled = await inspectInput(parsePushInput(`linux/amd64=${tree['1.1.0']!['linux/amd64']}`));
+    assert.deepEqual(labelled.platforms.map(formatPlatform), ['linux/amd64']);
+  });
+
+  it('rejects a label that the header contradicts', async () => {
+    const path = tree['1.1.0']!['linux/arm64']!;
+    await assert.rejects(inspectInput(parsePushInput(`linux/arm/v7=${path}`)), (error: Error) => {
+      assert.ok(error instanceof InvalidInputError);
+      assert.ok(error.message.includes(path), error.message);
+      assert.match(error.message, /labelled linux\/arm\/v7, but its ELF header says linux\/arm64/);
+      assert.match(error.message, /correct the label, or drop it/);
+      return true;
+    });
+    await assert.rejects(
+      inspectInput(parsePushInput(`windows/amd64=${tree['1.1.0']!['linux/amd64']}`)),
+      /labelled windows\/amd64, but its ELF header says linux\/amd64/,
+    );
   });
 
   it('treats a non-executable as an extra', async () => {

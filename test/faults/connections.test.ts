@@ -96,6 +96,35 @@ describe('client drops the connection mid-upload', () => {
     assert.equal(response.status, 200);
     assert.equal(serve.child.exitCode, null);
   });
+
+  it('reset upload is logged as aborted', async () => {
+    const started = await fetch(`${serve.url}/v2/drop/logged/blobs/uploads/`, { method: 'POST' });
+    await started.arrayBuffer();
+    const location = started.headers.get('location')!;
+    const path = location.split('?')[0]!;
+    await patchAndVanish(serve.url, location, 1024 * 1024, 256 * 1024);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    const entries = serve
+      .log()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            level: number;
+            msg: string;
+            method?: string;
+            path?: string;
+            aborted?: boolean;
+            status?: number;
+          },
+      )
+      .filter((entry) => entry.path === path && entry.method === 'PATCH');
+    assert.ok(entries.length > 0, `no log line for the PATCH: ${serve.log().slice(-1500)}`);
+    for (const entry of entries) assert.ok(entry.level < 50, `logged at level ${entry.level}: ${entry.msg}`);
+    assert.ok(entries.some((entry) => entry.aborted === true && entry.status === undefined));
+  });
 });
 
 describe('abandoned upload sessions', () => {

@@ -137,9 +137,7 @@ describe('full disk during upload', () => {
     });
   }
 
-  it('failed upload names the cause', {
-    todo: 'sendError in src/registry/http.ts answers ENOSPC and EFBIG as 500 UNKNOWN "internal server error"',
-  }, async () => {
+  it('failed upload names the cause', async () => {
     const big = Buffer.alloc(DISK_BYTES + 1024 * 1024, 9);
     const answer = await postAndReadEarlyAnswer(
       serve.url,

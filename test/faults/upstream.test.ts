@@ -98,7 +98,8 @@ describe('gateway in front of a failing registry', () => {
     const config = await checkConfig(
       {
         registry: false,
-        registries: [{ name: 'remote', url: faulty.url }],
+        // Short timeouts keep the hung-registry case quick; the defaults are 10 s and 30 s.
+        registries: [{ name: 'remote', url: faulty.url, headersTimeoutSeconds: 2, bodyTimeoutSeconds: 5 }],
         repositories: [{ name: 'hello', registry: 'remote', repository: 'hello' }],
         cache: { tagTtlSeconds: 3, blobDir: join(dataDir, 'blobs'), blobBytes: 64 * 1024 * 1024 },
       },
@@ -174,19 +175,17 @@ describe('gateway in front of a failing registry', () => {
     });
   }
 
-  it('slow registry gets a clear error page in bounded time', {
-    todo: "connectUpstream in src/serve/upstream.ts sets no headersTimeout or bodyTimeout, so a visitor waits for undici's 300 s default",
-  }, async () => {
+  it('slow registry gets a clear error page in bounded time', async () => {
     faulty.mode = 'hang';
     const started = Date.now();
     const answer = await page('/hello/1.1.0?fresh=1', 8_000).catch((error: Error) => error);
     assert.ok(!(answer instanceof Error), `no answer within 8 s (${Date.now() - started} ms)`);
-    assert.ok(answer.status >= 500 && answer.status < 600);
+    assert.equal(answer.status, 504);
+    assert.match(answer.type, /^text\/html/);
+    assert.match(answer.body, /did not respond in time/);
   });
 
-  it('stale tag is served while the registry is gone', {
-    todo: 'CachingSource in src/gateway/cache.ts drops an expired tag before the source answers, so a failing registry turns a cached page into a 502',
-  }, async () => {
+  it('stale tag is served while the registry is gone', async () => {
     faulty.mode = 'pass';
     assert.equal((await page('/hello/1.0.0')).status, 200);
     faulty.mode = 'reset';

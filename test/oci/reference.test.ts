@@ -93,3 +93,10 @@ describe('parseRepository', () => {
     assert.throws(() => parseRepository('localhost:5000/app:1'), /without tag or digest/);
   });
 });
+
+describe('registry port', () => {
+  it('rejects a port above 65535', () => {
+    assert.throws(() => parseReference('localhost:99999/x:1'), /invalid port 99999 .*at most 65535/);
+    assert.equal(parseReference('localhost:65535/x:1').registry, 'localhost:65535');
+  });
+});

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Agent } from 'undici';
+import { isInternalHostname } from '../../src/client/destination.js';
 import { UnsafeArchiveError, UnsafeTitleError } from '../../src/client/errors.js';
 import { pull } from '../../src/client/pull.js';
 import { RegistryClient } from '../../src/client/registry-client.js';
@@ -95,9 +96,7 @@ describe('client requests stay on allowed hosts', () => {
 
   after(() => catcher.close());
 
-  it('token realm on a loopback address is refused', {
-    todo: 'Authenticator.fetchToken in src/client/auth.ts requests any realm, loopback and private addresses included, with the Basic credentials',
-  }, async () => {
+  it('token realm on a loopback address is refused', async () => {
     const registry = await startRecorder((seen, res) => {
       if (seen.headers.authorization === 'Bearer t')
         return res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
@@ -120,9 +119,7 @@ describe('client requests stay on allowed hosts', () => {
     }
   });
 
-  it('upload Location on a loopback address is refused', {
-    todo: 'RegistryClient.uploadLocation in src/client/registry-client.ts follows a Location to any host',
-  }, async () => {
+  it('upload Location on a loopback address is refused', async () => {
     const registry = await startRecorder((seen, res) => {
       if (seen.method === 'HEAD') return res.writeHead(404).end();
       if (seen.method === 'POST')
@@ -150,9 +147,7 @@ describe('client requests stay on allowed hosts', () => {
     }
   });
 
-  it('redirect to a loopback address is refused', {
-    todo: 'RegistryClient.send in src/client/registry-client.ts follows GET redirects to any host',
-  }, async () => {
+  it('redirect to a loopback address is refused', async () => {
     const registry = await startRecorder((_, res) =>
       res.writeHead(307, { Location: `${catcher.url}/blob` }).end(),
     );
@@ -222,6 +217,87 @@ describe('client requests stay on allowed hosts', () => {
       await registry.close();
     }
   });
+
+  for (const [realmHost, expected] of [
+    ['auth.example.com', BASIC],
+    ['registry.example.com', BASIC],
+    ['auth.registry.example.com', BASIC],
+    ['auth.elsewhere.test', undefined],
+    ['example.com.elsewhere.test', undefined],
+  ] as const) {
+    it(`Basic credentials ${expected ? 'reach' : 'never reach'} a realm on ${realmHost}`, async () => {
+      const port = new URL(catcher.url).port;
+      const registry = await startRecorder((seen, res) => {
+        if (seen.headers.authorization === 'Bearer t')
+          return res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"name":"app","tags":[]}');
+        res
+          .writeHead(401, {
+            'WWW-Authenticate': `Bearer realm="http://${realmHost}:${port}/token",service="x"`,
+          })
+          .end();
+      });
+      const dispatcher = publicNameDispatcher();
+      const client = new RegistryClient(`registry.example.com:${new URL(registry.url).port}`, {
+        plainHttp: true,
+        dispatcher,
+        credentials,
+      });
+      catcher.seen.length = 0;
+      try {
+        await client.tags('app');
+        assert.equal(catcher.seen.length, 1, 'the client requested no token');
+        assert.equal(catcher.seen[0]!.headers.authorization, expected);
+      } finally {
+        await client.close();
+        await dispatcher.close();
+        await registry.close();
+      }
+    });
+  }
+
+  it('loopback registry may use a loopback realm', async () => {
+    const registry = await startRecorder((seen, res) => {
+      if (seen.headers.authorization === 'Bearer t')
+        return res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"name":"app","tags":[]}');
+      res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${catcher.url}/token",service="x"` }).end();
+    });
+    const client = new RegistryClient(registry.host, { plainHttp: true, credentials });
+    catcher.seen.length = 0;
+    try {
+      await client.tags('app');
+      assert.equal(catcher.seen.length, 1);
+      assert.equal(catcher.seen[0]!.headers.authorization, BASIC);
+    } finally {
+      await client.close();
+      await registry.close();
+    }
+  });
+
+  for (const [hostname, internal] of [
+    ['localhost', true],
+    ['api.localhost', true],
+    ['127.0.0.1', true],
+    ['127.8.9.10', true],
+    ['0.0.0.0', true],
+    ['10.1.2.3', true],
+    ['172.16.0.1', true],
+    ['172.31.255.255', true],
+    ['192.168.1.1', true],
+    ['169.254.169.254', true],
+    ['[::1]', true],
+    ['[fe80::1]', true],
+    ['[fd00::1]', true],
+    ['[::ffff:7f00:1]', true],
+    ['[::ffff:a9fe:a9fe]', true],
+    ['172.32.0.1', false],
+    ['8.8.8.8', false],
+    ['[2001:db8::1]', false],
+    ['registry.example.com', false],
+  ] as const) {
+    it(`host ${hostname} is ${internal ? 'internal' : 'public'}`, () => {
+      assert.equal(isInternalHostname(hostname), internal);
+    });
+  }
 
   it('errors name no credentials', async () => {
     const registry = await startRecorder((_, res) =>

@@ -126,20 +126,31 @@ describe('gateway markup and header injection', () => {
     if (disposition !== undefined) assert.doesNotMatch(disposition, /[\r\n]|stolen=1"/);
   });
 
-  it('platform hint named like an Object member is ignored', {
-    todo: 'detectPlatform in src/gateway/detect.ts reads HINT_PLATFORMS["__proto__"], so the download fails naming "[object Object]"',
-  }, async () => {
+  it('platform hint named like an Object member is ignored', async () => {
+    // The hint must change nothing: the answer is the one the User-Agent alone gets.
+    const agent = 'Mozilla/5.0 (X11; Linux x86_64)';
+    const baseline = await fetch(`${gateway.url}/evil/1.0.0/download`, { headers: { 'User-Agent': agent } });
+    await baseline.arrayBuffer();
     for (const hint of ['__proto__', 'constructor']) {
       const response = await fetch(`${gateway.url}/evil/1.0.0/download`, {
-        headers: { 'Sec-CH-UA-Platform': hint, 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64)' },
+        headers: { 'Sec-CH-UA-Platform': hint, 'User-Agent': agent },
       });
       const body = await response.text();
-      assert.equal(response.status, 200, `${hint}: ${body.slice(0, 200)}`);
+      assert.equal(response.status, baseline.status, `${hint}: ${body.slice(0, 200)}`);
+      assert.doesNotMatch(body, /\[object Object\]|function Object/);
     }
   });
 
-  it('download name is quoted safely', async () => {
+  it('download of a title with a slash is refused', async () => {
     const response = await rawRequest(gateway.url, 'GET', '/evil/1.0.0/download?os=linux&arch=amd64');
+    assert.equal(response.status, 403);
+    assert.match(response.body, /FILE_NAME_UNSAFE/);
+    assert.equal(headerOf(response, 'content-disposition'), undefined);
+  });
+
+  it('download name is quoted safely', async () => {
+    const title = encodeURIComponent(`"'><svg onload=alert(3)>`);
+    const response = await rawRequest(gateway.url, 'GET', `/evil/1.0.0/files/${title}?os=linux&arch=amd64`);
     assert.equal(response.status, 200);
     const disposition = headerOf(response, 'content-disposition') ?? '';
     assert.match(disposition, /^attachment;/);

@@ -1,12 +1,17 @@
 /**
  * Slow clients against `ocidrop serve`. A client that sends its headers a byte at a time is cut off
  * by the headers timeout (30 s, checked by Node.js every 30 s). While such clients hold their
- * connections, the server keeps serving everyone else.
+ * connections, the server keeps serving everyone else. A body sent a byte at a time is cut by the
+ * minimum body rate, while a steady upload that takes longer than one window is not.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { type RunningServer, startServer } from '../../src/serve/server.js';
 import { type ServeProcess, startServe } from '../helpers/serve.js';
 
 /** How long a header drip may last before the test calls the server defenceless: 30 s + 30 s + margin. */
@@ -79,5 +84,87 @@ describe('slow clients', () => {
       assert.ok(result.ms >= 29_000, `cut off after ${result.ms} ms, before the 30 s headers timeout`);
       assert.match(result.reply, /^(?:HTTP\/1\.1 408|$)/);
     }
+  });
+});
+
+/** Sends a PATCH whose body arrives in `chunk`-byte pieces every `everyMs`; resolves when the socket closes. */
+function sendBodyAtRate(
+  base: string,
+  path: string,
+  total: number,
+  chunk: number,
+  everyMs: number,
+): Promise<{ ms: number; reply: string; sent: number }> {
+  const { hostname, port } = new URL(base);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const socket: Socket = connect(Number(port), hostname);
+    let reply = '';
+    let sent = 0;
+    socket.setEncoding('latin1');
+    socket.on('data', (text: string) => {
+      reply += text;
+      // A complete response ends the exchange, so the test does not wait for the keep-alive timeout.
+      if (/\r\n\r\n/.test(reply)) socket.end();
+    });
+    socket.on('error', () => undefined);
+    socket.write(
+      `PATCH ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${total}\r\n\r\n`,
+    );
+    const timer = setInterval(() => {
+      if (socket.destroyed || sent >= total) return;
+      const size = Math.min(chunk, total - sent);
+      socket.write(Buffer.alloc(size, 0x61));
+      sent += size;
+    }, everyMs);
+    // Bounds the test if the server never cuts the drip.
+    const limit = setTimeout(() => socket.destroy(), 20_000);
+    socket.on('close', () => {
+      clearInterval(timer);
+      clearTimeout(limit);
+      resolve({ ms: Date.now() - started, reply, sent });
+    });
+  });
+}
+
+describe('slow request bodies', () => {
+  let server: RunningServer;
+  let dataDir: string;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'ocidrop-body-rate-'));
+    server = await startServer({
+      dataDir,
+      port: 0,
+      logger: pino({ level: 'silent' }),
+      requestBody: { windowMs: 1_000, minBytes: 1024 },
+    });
+  });
+
+  after(async () => {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function openSession(): Promise<string> {
+    const response = await fetch(`${server.url}/v2/drip/blobs/uploads/`, { method: 'POST' });
+    await response.arrayBuffer();
+    assert.equal(response.status, 202);
+    return response.headers.get('location')!;
+  }
+
+  it('body drip is cut off', async () => {
+    const result = await sendBodyAtRate(server.url, await openSession(), 100_000, 1, 200);
+    assert.ok(result.ms < 5_000, `the server kept a body drip open for ${result.ms} ms`);
+    assert.ok(result.sent < 100, `the drip sent ${result.sent} bytes before it was cut`);
+    assert.match(result.reply, /^(?:HTTP\/1\.1 408|$)/);
+  });
+
+  it('steady upload longer than a window completes', async () => {
+    const total = 64 * 1024 * 12;
+    const result = await sendBodyAtRate(server.url, await openSession(), total, 64 * 1024, 250);
+    assert.equal(result.sent, total);
+    assert.ok(result.ms > 2_000, `the upload took ${result.ms} ms, less than two windows`);
+    assert.match(result.reply, /^HTTP\/1\.1 202/);
   });
 });

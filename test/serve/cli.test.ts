@@ -94,6 +94,7 @@ describe('ocidrop link', () => {
 
   it('prints JSON with the expiry', async () => {
     const data = join(dir, 'link-data');
+    await loadOrCreateLinkKey(data);
     const output = await link([
       'team/hello@sha256:' + 'a'.repeat(64),
       '--data',
