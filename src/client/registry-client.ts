@@ -472,6 +472,29 @@ export class RegistryClient {
     return `${this.baseUrl}/v2/${repository}/blobs/${digest}`;
   }
 
+  /**
+   * Returns the storage URL that the registry redirects a blob download to (a presigned S3 or CDN
+   * URL, as Distribution on S3 and cloud registries answer "Pulling blobs"), or undefined when the
+   * registry serves the bytes itself or redirects within its own origin. Sends an authenticated
+   * `GET` and does not follow the redirect; the body of a direct answer is dropped unread.
+   */
+  async blobLocation(repository: string, digest: Digest): Promise<string | undefined> {
+    const { response, url } = await this.send({
+      method: 'GET',
+      url: this.url(`/v2/${repository}/blobs/${digest}`),
+      scope: repositoryScope(repository, false),
+      expect: [200, 301, 302, 303, 307, 308],
+      followRedirects: false,
+    });
+    await discard(response.body);
+    const location = header(response.headers, 'location');
+    if (response.statusCode === 200 || location === undefined) return undefined;
+
+    const target = new URL(location, url);
+    checkNoDowngrade('GET', url, target, 'the blob redirect');
+    return target.origin === this.origin ? undefined : target.href;
+  }
+
   /** Closes the client's connections, unless the dispatcher was passed in by the caller. */
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
@@ -680,6 +703,8 @@ export class RegistryClient {
     body?: () => Readable | Buffer;
     scope?: Scope;
     expect: number[];
+    /** Follow redirects of GET and HEAD. @default true */
+    followRedirects?: boolean;
   }): Promise<{ response: Dispatcher.ResponseData; url: URL }> {
     let url = init.url;
     let challenged = false;
@@ -707,7 +732,8 @@ export class RegistryClient {
 
       const location = header(response.headers, 'location');
       const isRedirect = [301, 302, 303, 307, 308].includes(response.statusCode);
-      if (isRedirect && location !== undefined && (init.method === 'GET' || init.method === 'HEAD')) {
+      const follow = init.followRedirects !== false && (init.method === 'GET' || init.method === 'HEAD');
+      if (isRedirect && location !== undefined && follow) {
         await discard(response.body);
         if (++redirects > MAX_REDIRECTS) {
           throw await responseError(init.method, url, response, `more than ${MAX_REDIRECTS} redirects`);

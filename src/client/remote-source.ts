@@ -34,6 +34,11 @@ export class RemoteSource implements ContentSource {
     return this.translate(() => this.client.getBlob(repository, digest, range), 'BLOB_UNKNOWN');
   }
 
+  /** Returns the storage URL the registry redirects the blob to, or undefined when it serves the blob itself. */
+  blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
+    return this.translate(() => this.client.blobLocation(repository, digest), 'BLOB_UNKNOWN');
+  }
+
   // Maps a 404 to the code the registry named (or `notFound`), and a 416 to RANGE_INVALID.
   private async translate<T>(action: () => Promise<T>, notFound: RegistryErrorCode): Promise<T> {
     try {

@@ -45,6 +45,11 @@ export class DiskBlobCache implements ContentSource {
     return this.source.manifest(repository, reference);
   }
 
+  /** Returns the storage URL of the wrapped source; redirected downloads bypass this cache. */
+  async blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
+    return this.source.blobUrl?.(repository, digest);
+  }
+
   /**
    * Opens a blob from the cache, or from the source while caching it.
    * `parseDigest` rejects anything but `algorithm:hex`, so the cache path built from the digest stays inside `dir`.

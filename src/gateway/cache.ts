@@ -87,6 +87,11 @@ export class CachingSource implements ContentSource {
     return this.source.blob(repository, digest, range);
   }
 
+  /** Returns the storage URL of the wrapped source, which is never cached because presigned URLs expire. */
+  async blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
+    return this.source.blobUrl?.(repository, digest);
+  }
+
   private cached<T>(
     key: string,
     ttl: number,

@@ -28,6 +28,7 @@ let dir: string;
 let distribution: RunningDistribution;
 let files: PublishedFiles;
 let gateway: RunningServer;
+let storageGateway: RunningServer;
 let redirector: Server;
 let foreign: Server;
 const foreignRequests: IncomingHttpHeaders[] = [];
@@ -180,10 +181,42 @@ repositories:
     config,
     logger: pino({ level: 'silent' }),
   });
+
+  // The same registries with redirectToStorage: visitors go to the storage host themselves.
+  await writeFile(
+    join(dir, 'storage.yaml'),
+    `
+registry: false
+redirectToStorage: true
+registries:
+  - name: dist
+    url: ${distribution.url}
+    username: bot
+    passwordFile: password
+  - name: redirecting
+    url: http://${redirectorHost}
+    username: bot
+    passwordFile: password
+repositories:
+  - name: hello
+    registry: dist
+    repository: team/hello
+  - name: redirected
+    registry: redirecting
+    repository: team/hello
+`,
+  );
+  storageGateway = await startServer({
+    dataDir: join(dir, 'unused'),
+    port: 0,
+    config: await loadConfig(join(dir, 'storage.yaml'), {}),
+    logger: pino({ level: process.env['DEBUG_GW'] ? 'error' : 'silent' }),
+  });
 });
 
 after(async () => {
   await gateway?.close();
+  await storageGateway?.close();
   await stop(redirector);
   await stop(foreign);
   await distribution?.close();
@@ -323,5 +356,28 @@ describe('hosts the configuration does not name', { skip }, () => {
     );
     assert.equal(foreignRequests.length, before + 1);
     assert.equal(foreignRequests.at(-1)!.authorization, undefined);
+  });
+});
+
+describe('gateway with redirectToStorage', { skip }, () => {
+  const download = '/1.1.0/download?os=linux&arch=amd64';
+
+  it('sends the visitor to the storage host', async () => {
+    const before = foreignRequests.length;
+    const response = await fetch(`${storageGateway.url}/redirected${download}`, { redirect: 'manual' });
+    assert.ok([302, 307].includes(response.status), `status ${response.status}: ${await response.clone().text()}`);
+    const location = response.headers.get('location') ?? '';
+    assert.match(location, /^http:\/\/127\.0\.0\.1:\d+\/sha256:[0-9a-f]{64}$/);
+    assert.equal(foreignRequests.length, before, 'the gateway itself fetched from the storage host');
+
+    const bytes = Buffer.from(await (await fetch(location)).arrayBuffer());
+    assert.deepEqual(bytes, files['1.1.0']!['linux/amd64']!['hello']);
+  });
+
+  it('relays blobs a registry serves itself', async () => {
+    const response = await fetch(`${storageGateway.url}/hello${download}`, { redirect: 'manual' });
+    assert.equal(response.status, 200);
+    const bytes = Buffer.from(await response.arrayBuffer());
+    assert.deepEqual(bytes, files['1.1.0']!['linux/amd64']!['hello']);
   });
 });
