@@ -22,7 +22,7 @@ export function registerCopy(program: Command): void {
     .option('--to-oci-layout', 'DST is an OCI image layout folder, DIR[:TAG], created when missing')
     .option('--from-plain-http', 'speak plain HTTP to the source registry')
     .option('--to-plain-http', 'speak plain HTTP to the target registry')
-    .option('--concurrency <n>', 'how many blobs to copy at once (default: 3)', concurrencyArgument)
+    .option('--concurrency <n>', 'how many blobs to copy at once (default: 8)', concurrencyArgument)
     .option('--json', 'print the result as JSON');
   addPlainHttpOption(command).action(
     async (

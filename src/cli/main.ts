@@ -49,7 +49,8 @@ async function createProgram(argv: readonly string[]): Promise<Command> {
   // The program has no options of its own besides --version and --help, so the first argument
   // that is not an option is the command name.
   const name = argv.slice(2).find((argument) => !argument.startsWith('-'));
-  const versionOnly = name === undefined && argv.some((argument) => argument === '-V' || argument === '--version');
+  const versionOnly =
+    name === undefined && argv.some((argument) => argument === '-V' || argument === '--version');
   const selected = COMMANDS.filter(([names]) => name !== undefined && names.includes(name));
   if (!versionOnly) {
     for (const [, load] of selected.length > 0 ? selected : COMMANDS) (await load())(program);

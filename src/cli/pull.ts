@@ -30,7 +30,7 @@ export function registerPull(program: Command): void {
       'the platform whose files to write, such as windows/amd64 (default: this machine)',
       platformArgument,
     )
-    .option('--concurrency <n>', 'how many files to download at once (default: 3)', concurrencyArgument)
+    .option('--concurrency <n>', 'how many files to download at once (default: 8)', concurrencyArgument)
     .option('--overwrite', 'replace files and folders that exist in the output folder')
     .option(
       '--max-unpack-size <size>',

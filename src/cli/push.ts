@@ -29,7 +29,7 @@ export function registerPush(program: Command): void {
       '<files...>',
       'files and folders to publish; OS/ARCH=FILE marks the build for a platform, such as windows/amd64=dist/hello.exe',
     )
-    .option('--concurrency <n>', 'how many blobs to upload at once (default: 3)', concurrencyArgument)
+    .option('--concurrency <n>', 'how many blobs to upload at once (default: 8)', concurrencyArgument)
     .option(
       '--chunk-size <size>',
       'upload files larger than this in chunks of this size, such as 5MiB (default: one request per file)',

@@ -2,8 +2,8 @@
  * Running transfers in parallel with a limit on how many run at once.
  */
 
-/** Parallel transfers when the caller sets no limit. */
-export const DEFAULT_CONCURRENCY = 3;
+/** Parallel transfers when the caller sets no limit; 8 keeps small-file pushes from waiting on round trips. */
+export const DEFAULT_CONCURRENCY = 8;
 
 /**
  * Calls `action` on each item with at most `limit` calls running at once, and returns the results

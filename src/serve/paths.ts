@@ -1,5 +1,5 @@
 /**
- * Where `ocidrop serve` keeps its data when no `--data` folder is given.
+ * The default data folder of `ocidrop serve`, used when no `--data` folder is given.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';

@@ -266,7 +266,8 @@ export class FsUploads {
 
 async function hashFile(path: string, algorithm: string): Promise<Digest> {
   const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path, { highWaterMark: BLOB_IO_SIZE })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: BLOB_IO_SIZE }))
+    hash.update(chunk as Buffer);
   return `${algorithm}:${hash.digest('hex')}` as Digest;
 }
 

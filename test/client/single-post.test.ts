@@ -35,7 +35,9 @@ describe('RegistryClient.uploadBlob single POST', () => {
         } else if (request.method === 'POST' && url.pathname === '/v2/files/blobs/uploads/') {
           if (digest !== null && answer === 'created') {
             if (digest !== digestOf(body)) {
-              const payload = JSON.stringify({ errors: [{ code: 'DIGEST_INVALID', message: 'digest did not match' }] });
+              const payload = JSON.stringify({
+                errors: [{ code: 'DIGEST_INVALID', message: 'digest did not match' }],
+              });
               response.writeHead(400, { 'content-length': Buffer.byteLength(payload) });
               response.end(payload);
               return;

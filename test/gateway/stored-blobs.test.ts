@@ -30,9 +30,10 @@ before(async () => {
   server = createServer((req, res) => {
     const verify = new URL(req.url!, 'http://gateway').searchParams.get('verify') !== 'no';
     const file = { name: 'app', digest: DIGEST, size: CONTENT.byteLength };
-    sendFile(req, res, store, 'app/files', file, { cacheControl: 'no-store', verifyStoredBlobs: verify }).catch(
-      () => res.destroy(),
-    );
+    sendFile(req, res, store, 'app/files', file, {
+      cacheControl: 'no-store',
+      verifyStoredBlobs: verify,
+    }).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,7 +1,7 @@
 /**
  * External programs the tests drive (CNCF Distribution, skopeo, curl, wget, jq, Chromium).
- * On a developer's machine a missing one skips its tests with the command that installs it;
- * under CI (`CI=true`) a missing one fails, so CI can never pass by skipping.
+ * On a developer's machine a missing one skips its tests with the command that installs it.
+ * Under CI (`CI=true`) a missing one fails the run, so CI can never pass by skipping.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -40,6 +40,7 @@ export function skipUnless(...programs: string[]): false | string {
   if (missing.length === 0) return false;
   const install = `apt-get install ${missing.map((program) => PACKAGES[program] ?? program).join(' ')}`;
   const reason = `needs ${missing.join(', ')}: ${install}`;
-  if (process.env['CI']) throw new Error(`CI is missing programs the tests need; ${reason}`);
+  if (process.env['CI'])
+    throw new Error(`CI lacks programs the tests need (${missing.join(', ')}): run ${install}`);
   return reason;
 }

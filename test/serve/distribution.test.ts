@@ -365,7 +365,10 @@ describe('gateway with redirectToStorage', { skip }, () => {
   it('sends the visitor to the storage host', async () => {
     const before = foreignRequests.length;
     const response = await fetch(`${storageGateway.url}/redirected${download}`, { redirect: 'manual' });
-    assert.ok([302, 307].includes(response.status), `status ${response.status}: ${await response.clone().text()}`);
+    assert.ok(
+      [302, 307].includes(response.status),
+      `status ${response.status}: ${await response.clone().text()}`,
+    );
     const location = response.headers.get('location') ?? '';
     assert.match(location, /^http:\/\/127\.0\.0\.1:\d+\/sha256:[0-9a-f]{64}$/);
     assert.equal(foreignRequests.length, before, 'the gateway itself fetched from the storage host');
