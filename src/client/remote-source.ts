@@ -4,6 +4,7 @@
  */
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 import { RegistryError, type RegistryErrorCode } from '../oci/errors.js';
 import { RegistryResponseError } from './errors.js';
 import type { RegistryClient } from './registry-client.js';
@@ -37,6 +38,14 @@ export class RemoteSource implements ContentSource {
   /** Returns the storage URL the registry redirects the blob to, or undefined when it serves the blob itself. */
   blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
     return this.translate(() => this.client.blobLocation(repository, digest), 'BLOB_UNKNOWN');
+  }
+
+  /**
+   * Lists the referrers of a manifest through the referrers API, or through the fallback tag
+   * `<alg>-<hex>` on a registry without it, such as CNCF Distribution 2.8.
+   */
+  referrers(repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    return this.translate(() => this.client.referrers(repository, digest, artifactType), 'NAME_UNKNOWN');
   }
 
   // Maps a 404 to the code the registry named (or `notFound`), and a 416 to RANGE_INVALID.

@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 
 /** An inclusive byte range, as in an HTTP `Range: bytes=start-end` header. */
 export interface ByteRange {
@@ -53,4 +54,11 @@ export interface ContentSource {
    * Optional: a source that cannot hand out such URLs leaves it out, and callers stream the blob.
    */
   blobUrl?(repository: string, digest: Digest): Promise<string | undefined>;
+  /**
+   * Lists the manifests whose `subject` is `digest`, as the descriptors of the referrers API
+   * (distribution-spec `spec.md`, "Listing Referrers"), optionally only those of one `artifactType`.
+   * A digest without referrers, or one that is not stored, has none. Optional: a source that cannot
+   * list referrers leaves it out, and callers treat that as no referrers.
+   */
+  referrers?(repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]>;
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import { createDigester, type Digest, type Digester, parseDigest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 
 /** Options of {@link DiskBlobCache}. */
 export interface DiskBlobCacheOptions {
@@ -48,6 +49,11 @@ export class DiskBlobCache implements ContentSource {
   /** Returns the storage URL of the wrapped source; redirected downloads bypass this cache. */
   async blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
     return this.source.blobUrl?.(repository, digest);
+  }
+
+  /** Lists the referrers of the wrapped source; a source without referrers has none. */
+  async referrers(repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    return (await this.source.referrers?.(repository, digest, artifactType)) ?? [];
   }
 
   /**

@@ -9,6 +9,7 @@
  */
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import { type Digest, isDigest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 
 /** Options of {@link CachingSource}. */
 export interface ManifestCacheOptions {
@@ -90,6 +91,21 @@ export class CachingSource implements ContentSource {
   /** Returns the storage URL of the wrapped source, which is never cached because presigned URLs expire. */
   async blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
     return this.source.blobUrl?.(repository, digest);
+  }
+
+  /**
+   * Lists the referrers of a digest, cached for the tag lifetime rather than forever, because
+   * attaching an artifact adds to the list of a digest. A source without referrers has none.
+   */
+  async referrers(repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const source = this.source;
+    if (source.referrers === undefined) return [];
+    return this.cached(
+      `referrers ${repository} ${digest} ${artifactType ?? ''}`,
+      this.tagTtlMs,
+      () => source.referrers!(repository, digest, artifactType),
+      (list) => JSON.stringify(list).length,
+    );
   }
 
   private cached<T>(

@@ -6,6 +6,7 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 
 /** The metrics one gateway records. */
 export class GatewayMetrics {
@@ -89,6 +90,11 @@ export function timedSource(source: ContentSource, metrics: GatewayMetrics, upst
     const blobUrl = source.blobUrl.bind(source);
     timed.blobUrl = (repository: string, digest: Digest) =>
       time('blob_url', () => blobUrl(repository, digest));
+  }
+  if (source.referrers) {
+    const referrers = source.referrers.bind(source);
+    timed.referrers = (repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> =>
+      time('referrers', () => referrers(repository, digest, artifactType));
   }
   return timed;
 }

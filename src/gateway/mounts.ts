@@ -6,6 +6,7 @@
  */
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
 import { RegistryError } from '../oci/errors.js';
 
 /** A public repository name and where its content lives. */
@@ -53,6 +54,12 @@ export class MountedSource implements ContentSource {
   async blobUrl(repository: string, digest: Digest): Promise<string | undefined> {
     const { source, name } = this.resolve(repository);
     return source.blobUrl?.(name, digest);
+  }
+
+  /** Lists the referrers of a digest in the source behind `repository`; a source without referrers has none. */
+  async referrers(repository: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const { source, name } = this.resolve(repository);
+    return (await source.referrers?.(name, digest, artifactType)) ?? [];
   }
 
   private resolve(repository: string): { source: ContentSource; name: string } {

@@ -24,6 +24,11 @@ export const DOCKER_IMAGE_CONFIG = 'application/vnd.docker.container.image.v1+js
 
 /** `artifactType` of every manifest and index that ocidrop pushes. */
 export const OCIDROP_ARTIFACT = 'application/vnd.ocidrop.release.v1';
+/**
+ * `artifactType` of release notes attached to a release as a referrer (`ocidrop attach`), which the
+ * download gateway shows on the release's page. The gateway also accepts `text/markdown` and `text/plain`.
+ */
+export const RELEASE_NOTES_ARTIFACT = 'application/vnd.ocidrop.notes.v1';
 /** Media type of a file that ocidrop publishes as it is, not wrapped in an archive. */
 export const FILE_BLOB = 'application/octet-stream';
 

@@ -20,12 +20,16 @@ export interface ServeProcess {
   close(): Promise<void>;
 }
 
-/** Starts `ocidrop serve --data DIR --port 0` and waits for the line with its URL. */
-export async function startServe(dataDir?: string): Promise<ServeProcess> {
+/** Starts `ocidrop serve --data DIR --port 0 [extraArgs...]` and waits for the line with its URL. */
+export async function startServe(dataDir?: string, extraArgs: string[] = []): Promise<ServeProcess> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ocidrop-serve-')));
-  const child = spawn(process.execPath, [CLI, 'serve', '--data', dir, '--host', '127.0.0.1', '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     stderr += text;

@@ -15,6 +15,7 @@ const PACKAGES: Record<string, string> = {
   jq: 'jq',
   htpasswd: 'apache2-utils',
   chromium: 'chromium',
+  script: 'bsdutils',
 };
 
 /** Returns the absolute path of `program` on PATH, or undefined. */
