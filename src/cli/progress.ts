@@ -1,6 +1,6 @@
 /**
- * Progress bars for transfers, one per file with its speed, drawn on stderr only when it is a
- * terminal so that pipes and log files get nothing.
+ * Progress bars for transfers, one per file with its speed and the time left. They are drawn on
+ * stderr only when it is a terminal, so that pipes and log files get nothing.
  */
 import cliProgress from 'cli-progress';
 import type { ProgressListener } from '../client/progress.js';
@@ -18,7 +18,7 @@ export function createProgressDisplay(stream: NodeJS.WriteStream = process.stder
   const multibar = new cliProgress.MultiBar(
     {
       stream,
-      format: '{title} [{bar}] {percentage}% | {done}/{size} | {speed}',
+      format: '{title} [{bar}] {percentage}% | {done}/{size} | {speed} | ETA {eta_formatted}',
       hideCursor: true,
       clearOnComplete: false,
     },

@@ -4,8 +4,8 @@
  */
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/manifest.js';
 import { RegistryError, type RegistryErrorCode } from '../oci/errors.js';
+import type { Descriptor } from '../oci/manifest.js';
 import { RegistryResponseError } from './errors.js';
 import type { RegistryClient } from './registry-client.js';
 

@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ContentSource } from '../content/source.js';
+import type { Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import { visibleFileName } from '../oci/title.js';
@@ -29,6 +30,7 @@ import { GatewayError, toGatewayError } from './errors.js';
 import { renderInstallPs1, renderInstallSh } from './install.js';
 import { commandLineHint, downloadPath, filePath, pagePath, platformQuery } from './links.js';
 import type { GatewayMetrics } from './metrics.js';
+import { loadReferrerNotes } from './notes.js';
 import { isOperationsPath, serveOperations } from './operations.js';
 import { PAGE_CSP, renderErrorPage, renderHomePage, renderReleasePage } from './pages.js';
 import {
@@ -280,9 +282,14 @@ class Gateway {
     const shownVersion = version ?? latest;
     if (shownVersion === undefined) throw noVersion(repository, versions);
 
-    const release = await this.release(repository, shownVersion);
+    const loaded = await this.release(repository, shownVersion);
     const detected = this.detect(context);
-    const selection = selectBuild(release, detected);
+    const selection = selectBuild(loaded, detected);
+    const release = await this.withReferrerNotes(
+      loaded,
+      // Without a chosen build there is no platform manifest to fall back to, only the index.
+      'build' in selection ? [selection.build.digest] : [],
+    );
     sendHtml(
       context,
       200,
@@ -393,9 +400,11 @@ class Gateway {
     const version = await this.resolveVersion(context, repository, route.version);
     const current = context.query.get('current');
     if (current !== null) checkCurrentVersion(version, current);
-    const release = await this.release(repository, version);
+    const loaded = await this.release(repository, version);
     // Without a platform, the body lists the files that every build has and the platforms to choose from.
-    const { build, fromHeaders, emulated, portable } = this.chooseBuild(context, release, '');
+    const { build, fromHeaders, emulated, portable } = this.chooseBuild(context, loaded, '');
+    // Notes from a referrer cost extra registry reads, so they are looked up only for an update check.
+    const release = current === null ? loaded : await this.withReferrerNotes(loaded, [build.digest]);
     const main = build.main?.problem === undefined ? build.main : undefined;
     const link = (name: string): string =>
       `${context.baseUrl}${filePath(repository, version, name, build.platform)}`;
@@ -409,6 +418,7 @@ class Gateway {
       emulated,
       portable,
       notes: release.notes ?? null,
+      notesTruncated: release.notesTruncated === true,
       main: main
         ? {
             name: main.name,
@@ -533,6 +543,27 @@ class Gateway {
       return await this.source.tags(repository);
     } catch (error) {
       throw toGatewayError(error, { repository });
+    }
+  }
+
+  /**
+   * Adds the notes of a release-notes referrer of the release's index or manifest, or else of the
+   * first of `builds` that has one, to a release without an `org.opencontainers.image.description`,
+   * which wins when present. A failed lookup leaves the notes out and logs a warning, because notes
+   * must never break a page or an update check.
+   */
+  private async withReferrerNotes(release: Release, builds: readonly Digest[]): Promise<Release> {
+    if (release.notes !== undefined || release.kind !== 'artifact') return release;
+    try {
+      const notes = await loadReferrerNotes(this.source, release.repository, [release.digest, ...builds]);
+      if (notes === undefined) return release;
+      return { ...release, notes: notes.text, notesTruncated: notes.truncated };
+    } catch (error) {
+      this.options.logger?.warn(
+        { err: error, repository: release.repository, version: release.version },
+        'reading the release notes referrer failed, showing the release without notes',
+      );
+      return release;
     }
   }
 

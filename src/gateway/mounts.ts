@@ -6,8 +6,8 @@
  */
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/manifest.js';
 import { RegistryError } from '../oci/errors.js';
+import type { Descriptor } from '../oci/manifest.js';
 
 /** A public repository name and where its content lives. */
 export interface Mount {

@@ -19,6 +19,7 @@ import {
   pagePath,
   platformLabel,
 } from './links.js';
+import { MAX_NOTES_BYTES } from './notes.js';
 import type { Build, Release, ReleaseFile } from './release.js';
 import type { Selection } from './select.js';
 import type { VersionTag } from './versions.js';
@@ -93,7 +94,7 @@ export function renderReleasePage(model: ReleasePageModel): string {
 <h2 id="get">Download</h2>
 ${renderMainDownload(model)}
 </section>
-${release.notes ? html`<section aria-labelledby="notes"><h2 id="notes">Release notes</h2><div class="notes">${release.notes}</div></section>` : false}
+${release.notes ? html`<section aria-labelledby="notes"><h2 id="notes">Release notes</h2><div class="notes">${release.notes}</div>${release.notesTruncated ? html`<p class="note">The notes were cut at ${MAX_NOTES_BYTES / 1024} KiB; this is their start.</p>` : false}</section>` : false}
 ${renderCommands(model)}
 <section aria-labelledby="platforms">
 <h2 id="platforms">All platforms</h2>

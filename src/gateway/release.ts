@@ -74,8 +74,13 @@ export interface Release {
   builds: Build[];
   /** `org.opencontainers.image.created` of the index or manifest, RFC 3339. */
   created: string | undefined;
-  /** Release notes from `org.opencontainers.image.description`. */
+  /**
+   * Release notes: `org.opencontainers.image.description` when present, otherwise the file of a
+   * release-notes referrer once the gateway has read one (see `notes.ts`).
+   */
   notes: string | undefined;
+  /** True when `notes` is the start of a referrer's notes file that was longer than the limit. */
+  notesTruncated?: boolean;
 }
 
 /**

@@ -93,7 +93,7 @@ describe('ocidrop gc', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('main command registers gc', { todo: 'src/cli/main.ts must call registerGc' }, async () => {
+  it('main command registers gc', async () => {
     assert.equal(await mainHasGc(), true);
   });
 
