@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import {
   type Acknowledged,
@@ -27,6 +28,8 @@ const PULLERS = 4;
 const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
 /** Open descriptors may exceed the level before load by this many once connections are idle. */
 const DESCRIPTOR_SLACK = 8;
+/** Blob reads of the descriptor probe: a descriptor left open per read shows as this many. */
+const PROBE_READS = 400;
 
 async function residentBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -35,6 +38,42 @@ async function residentBytes(pid: number): Promise<number> {
 
 async function openDescriptors(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+/** Reads `path` on a connection of its own, closed after the response, and returns the body's size. */
+function readOnce(base: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = get(new URL(path, base), { agent: false, headers: { Connection: 'close' } }, (response) => {
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.byteLength;
+      });
+      response.on('end', () => resolve(size));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
+
+/**
+ * Reads blobs `PROBE_READS` times, 8 at once, each on a connection that closes after it, and
+ * returns how many more descriptors the server holds afterwards. It runs after the load, while the
+ * server allocates little, so a leaked file handle is still open rather than closed by the garbage
+ * collector (which the load's allocations trigger every few milliseconds).
+ */
+async function descriptorsAfterReads(pid: number, base: string, paths: string[]): Promise<number> {
+  const before = await openDescriptors(pid);
+  let next = 0;
+  const readers = Array.from({ length: 8 }, async () => {
+    while (next < PROBE_READS) {
+      const path = paths[next++ % paths.length]!;
+      assert.ok((await readOnce(base, path)) > 0, `read of ${path}`);
+    }
+  });
+  await Promise.all(readers);
+  // Closed connections leave the descriptor table at once; a short pause lets the server see the FIN.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return (await openDescriptors(pid)) - before;
 }
 
 /** Pulls random acknowledged blobs and checks each one's digest until `until`. */
@@ -119,6 +158,18 @@ describe('soak', { skip: existsSync('/proc/self/status') ? false : 'needs /proc 
       descriptorsAfter <= descriptorsBefore + DESCRIPTOR_SLACK,
       `open descriptors went from ${descriptorsBefore} to ${descriptorsAfter}`,
     );
+    // A descriptor left open per read: the load above hides it, because the garbage collector
+    // closes unreachable file handles, so blobs are read again while the server is quiet.
+    const paths = record.blobs
+      .filter((blob) => blob.size > 0)
+      .slice(0, 32)
+      .map((blob) => `/v2/${blob.repository}/blobs/${blob.digest}`);
+    const grown = await descriptorsAfterReads(pid, base, paths);
+    assert.ok(
+      grown <= DESCRIPTOR_SLACK,
+      `${PROBE_READS} blob reads left ${grown} more descriptors open in the server`,
+    );
+    assert.doesNotMatch(serve.log(), /file descriptor \d+ on garbage collection/, 'a file handle was never closed');
     const uploads = await readdir(`${serve.dataDir}/uploads`);
     assert.deepEqual(uploads, [], 'completed uploads left sessions behind');
   });
