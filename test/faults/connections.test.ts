@@ -156,14 +156,15 @@ describe('abandoned upload sessions', () => {
 
 /**
  * A TCP proxy that cuts the first response carrying more than `cutAfter` bytes, as a network
- * failure mid-download would, and passes everything else through.
+ * failure mid-download would, and passes everything else through. It records the first offset of
+ * every `Range` request header it forwards.
  */
 async function startCuttingProxy(
   target: string,
   cutAfter: number,
-): Promise<{ host: string; cuts: number; close(): Promise<void> }> {
+): Promise<{ host: string; cuts: number; rangeStarts: number[]; close(): Promise<void> }> {
   const { hostname, port } = new URL(target);
-  const state = { cuts: 0 };
+  const state = { cuts: 0, rangeStarts: [] as number[] };
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(Number(port), hostname);
@@ -172,6 +173,12 @@ async function startCuttingProxy(
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => {
+      // Request heads are small and arrive whole on loopback; the first offset of each Range counts.
+      for (const match of chunk.toString('latin1').matchAll(/^range: *bytes=(\d+)-/gim)) {
+        state.rangeStarts.push(Number(match[1]));
+      }
+    });
     upstream.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (state.cuts === 0 && received > cutAfter) {
@@ -191,6 +198,9 @@ async function startCuttingProxy(
     host: `127.0.0.1:${proxyPort}`,
     get cuts() {
       return state.cuts;
+    },
+    get rangeStarts() {
+      return state.rangeStarts;
     },
     async close() {
       for (const socket of sockets) socket.destroy();
@@ -215,6 +225,11 @@ describe('server drops the connection mid-download', () => {
       assert.equal(proxy.cuts, 1, 'the proxy cut no download');
       await pull(`${proxy.host}/cut/app:1.0.0`, output, { platform, overwrite: true });
       assert.deepEqual(await readFile(join(output, 'app')), program);
+      // Resuming means asking for the rest only, from where the cut download stopped.
+      assert.ok(
+        proxy.rangeStarts.some((start) => start > 0),
+        `no request resumed with a Range past 0 (ranges from: ${proxy.rangeStarts.join(', ') || 'none'})`,
+      );
       assert.deepEqual(
         (await readdir(output)).filter((entry) => entry !== 'app'),
         [],
