@@ -1,5 +1,5 @@
 /**
- * Where a registry may send the client: the rule for token realms, upload `Location`s and
+ * The rule for the hosts a registry may send the client to: token realms, upload `Location`s and
  * redirects. A registry on a public host must not point the client at a loopback, link-local or
  * private address, where it would reach services that only this machine or its network can see
  * (server-side request forgery). A registry that is itself on such an address may, because a local

@@ -157,9 +157,8 @@ export function planArtifact(files: InspectedFile[]): ArtifactPlan {
   checkUniqueTitles(extras, 'the artifact');
   for (const [key, build] of builds) checkUniqueTitles([build.program, ...extras], `the ${key} manifest`);
 
-  const sorted = [...builds.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, build]) => build);
+  const keys = [...builds.keys()].sort();
+  const sorted = keys.map((key) => builds.get(key)!);
   return { builds: sorted, extras };
 }
 
@@ -189,8 +188,11 @@ function checkGivenOnce(files: InspectedFile[]): void {
  * an ELF header cannot tell Linux from FreeBSD reliably, nor `mips` from `mipsle`.
  */
 function checkLabel(path: string, label: Platform, detected: ExecutableInfo): void {
-  const osFamily = (os: string): string =>
-    os === 'darwin' || os === 'ios' ? 'mach-o' : os === 'windows' ? 'pe' : 'elf';
+  const osFamily = (os: string): string => {
+    if (os === 'darwin' || os === 'ios') return 'mach-o';
+    if (os === 'windows') return 'pe';
+    return 'elf';
+  };
   const family = (architecture: string): string => architecture.replace(/(?:le|be)$/, '');
   const fits = detected.platforms.some(
     (platform) => family(platform.architecture) === family(label.architecture),

@@ -14,7 +14,7 @@ export const TAG_GRAMMAR = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 /** Registries limit a repository name to 255 characters together with the host (Docker's limit). */
 export const MAX_REPOSITORY_LENGTH = 255;
 
-/** Docker Hub's name in references, and the host its API answers on. */
+/** Docker Hub's name in references, and the host that serves its API. */
 export const DOCKER_HUB = 'docker.io';
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 
@@ -32,7 +32,10 @@ export function isTag(tag: string): boolean {
   return TAG_GRAMMAR.test(tag);
 }
 
-/** A parsed reference. At least one of `tag` and `digest` may be missing; {@link Reference.reference} says what a request uses. */
+/**
+ * A parsed reference. Either `tag` or `digest` may be missing, or both.
+ * {@link Reference.reference} returns the one a request uses.
+ */
 export class Reference {
   readonly registry: string;
   readonly repository: string;
@@ -73,7 +76,7 @@ export class Reference {
     return this.digest ?? this.tag;
   }
 
-  /** The host and port that the registry's API answers on (Docker Hub's API host for `docker.io`). */
+  /** The host and port that serve the registry's API (Docker Hub's API host for `docker.io`). */
   get apiHost(): string {
     return this.registry === DOCKER_HUB ? DOCKER_HUB_API_HOST : this.registry;
   }

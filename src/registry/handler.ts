@@ -63,7 +63,7 @@ export interface RegistryHandlerOptions {
   uploadSessions?: UploadSessionLimitOptions;
 }
 
-/** A request handler that never throws. */
+/** A request handler whose returned promise never rejects, because it writes every error as a response. */
 export type RegistryHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /**

@@ -26,7 +26,7 @@ const SHUTDOWN_GRACE_MS = 30_000;
 
 /** Options of {@link startServer}. */
 export interface ServeOptions {
-  /** Folder that holds the registry's content; created when missing. */
+  /** Folder that contains the registry's content, created when missing. */
   dataDir: string;
   /** Address to listen on. @default '127.0.0.1' */
   host?: string;
@@ -114,7 +114,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const toRegistry = path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?');
       const handler = toRegistry && registry ? registry : gateway;
       handler(req, res).catch((error: unknown) => {
-        // Both handlers answer their own errors; this is the last resort for a bug in one of them.
+        // Both handlers write their own error responses, so this catches only a bug in one of them.
         logger.error(
           { err: error, method: req.method, path: stripQuery(path) },
           'unhandled error in request handler',

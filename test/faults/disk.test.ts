@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/paths.js';
+import { waitForServeUrl } from '../helpers/serve.js';
 import { sha256, uploadBlob } from './workload.js';
 
 const DISK_BYTES = 8 * 1024 * 1024;
@@ -38,30 +39,8 @@ async function startLimitedServe(
       : spawn('sh', ['-c', `ulimit -f ${fileLimitBlocks} && exec "$0" "$@"`, process.execPath, ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    stderr += text;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    const timer = setTimeout(
-      () => reject(new Error(`ocidrop serve printed no URL; stderr: ${stderr}`)),
-      15_000,
-    );
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      stdout += text;
-      const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`ocidrop serve exited with ${code}; stderr: ${stderr}`));
-    });
-  });
-  return { url, child, log: () => stderr };
+  const { url, log } = await waitForServeUrl(child);
+  return { url, child, log };
 }
 
 /**

@@ -26,10 +26,29 @@ export async function startServe(dataDir?: string, extraArgs: string[] = []): Pr
   const child = spawn(
     process.execPath,
     [CLI, 'serve', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extraArgs],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  const { url, log } = await waitForServeUrl(child);
+  return {
+    url,
+    host: new URL(url).host,
+    dataDir: dir,
+    child,
+    log,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Waits until a spawned `ocidrop serve` prints its URL, collecting its stderr (the JSON log).
+ * @throws Error with that log when the process exits first or prints no URL within 15 s.
+ */
+export async function waitForServeUrl(child: ChildProcess): Promise<{ url: string; log: () => string }> {
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     stderr += text;
@@ -53,17 +72,5 @@ export async function startServe(dataDir?: string, extraArgs: string[] = []): Pr
       reject(new Error(`ocidrop serve exited with code ${code}; stderr: ${stderr}`));
     });
   });
-  return {
-    url,
-    host: new URL(url).host,
-    dataDir: dir,
-    child,
-    log: () => stderr,
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { url, log: () => stderr };
 }

@@ -19,6 +19,7 @@ import { type RunningServer, startServer } from '../../src/serve/server.js';
 import { publishFixtures, useCredentials } from '../gateway/publish.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { EXTRAS } from '../helpers/fixtures.js';
+import { waitForServeUrl } from '../helpers/serve.js';
 import { skipUnless } from '../helpers/tools.js';
 
 const run = promisify(execFile);
@@ -286,29 +287,7 @@ async function startServeProcess(args: string[]): Promise<{ url: string; child: 
   const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    stderr += text;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    const timer = setTimeout(
-      () => reject(new Error(`ocidrop serve printed no URL; stderr: ${stderr}`)),
-      15_000,
-    );
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      stdout += text;
-      const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`ocidrop serve exited with code ${code}; stderr: ${stderr}`));
-    });
-  });
+  const { url } = await waitForServeUrl(child);
   return { url, child };
 }
 
