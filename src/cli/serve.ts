@@ -52,6 +52,10 @@ export function registerServe(program: Command): void {
       '--token-auth',
       'authenticate registry clients with the Docker token flow at /v2/token instead of HTTP Basic (needs users); overrides registry.token',
     )
+    .option(
+      '--verify-blobs',
+      'hash every download of a stored blob to catch files changed on disk (slower); overrides verifyBlobs',
+    )
     .option('--log-level <level>', 'log level of the JSON log on stderr: error, warn, info or debug', 'info')
     .action(
       async (options: {
@@ -65,6 +69,7 @@ export function registerServe(program: Command): void {
         readOnly?: boolean;
         allowAnonymousPush?: boolean;
         tokenAuth?: boolean;
+        verifyBlobs?: boolean;
       }) => {
         const config = options.config === undefined ? undefined : await loadConfig(options.config);
         const logger = pino({ name: 'ocidrop', level: options.logLevel }, pino.destination(2));
@@ -76,6 +81,7 @@ export function registerServe(program: Command): void {
           ...(config === undefined ? {} : { config }),
           // Without the flag the configuration decides; `--no-registry` always turns the registry off.
           ...(options.registry ? {} : { registry: false }),
+          ...(options.verifyBlobs ? { verifyBlobs: true } : {}),
           access: {
             ...(options.htpasswd === undefined ? {} : { htpasswd: options.htpasswd }),
             ...(options.readOnly ? { readOnly: true } : {}),

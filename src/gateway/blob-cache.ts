@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { openWithLease } from '../content/read-budget.js';
 import type { BlobReader, ByteRange, ContentSource, FetchedManifest } from '../content/source.js';
 import { createDigester, type Digest, type Digester, parseDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
@@ -72,11 +73,18 @@ export class DiskBlobCache implements ContentSource {
       // The modification time records the last use, which eviction orders by.
       const now = new Date();
       await utimes(path, now, now).catch(() => undefined);
-      if (range === undefined) return { size: cached.size, stream: createReadStream(path) };
+      if (range === undefined) {
+        const stream = openWithLease(cached.size, (highWaterMark) =>
+          createReadStream(path, { highWaterMark }),
+        );
+        return { size: cached.size, stream };
+      }
       const end = Math.min(range.end, cached.size - 1);
       return {
         size: cached.size,
-        stream: createReadStream(path, { start: range.start, end }),
+        stream: openWithLease(end - range.start + 1, (highWaterMark) =>
+          createReadStream(path, { start: range.start, end, highWaterMark }),
+        ),
         range: { start: range.start, end },
       };
     }

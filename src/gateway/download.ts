@@ -3,12 +3,13 @@
  * (the digest), `Range`/`If-Range`, `If-None-Match`, `HEAD` and `Content-Disposition`. A whole-file
  * response is checked against its digest while it streams, and the last chunk
  * is held back until the check passes, so a corrupt blob ends in a broken transfer instead of a
- * complete-looking wrong file. With `verifyStoredBlobs: false`, blobs that the source verified when
- * it stored them only get their length checked.
+ * complete-looking wrong file. Blobs that the source verified when it stored them only get their
+ * length checked, unless the caller sets `verifyStoredBlobs`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { endWritable } from '../content/file-copy.js';
 import type { ContentSource } from '../content/source.js';
 import { createDigester, type Digest, type Digester, parseDigest } from '../oci/digest.js';
 import { DigestMismatchError } from '../oci/errors.js';
@@ -28,9 +29,10 @@ export interface FileResponseOptions {
   /**
    * Hash even a blob that the source checked when it stored it (`BlobReader.verified`, as the
    * embedded store's blobs are). Hashing catches a blob file changed on disk after it was stored,
-   * but it caps each download at the speed of sha256 in node. Without it, such a blob only gets
-   * its length checked. Blobs from other sources are always hashed.
-   * @default true
+   * but it caps each download at the speed of sha256 in node, about a third of what the socket
+   * takes. Without it, such a blob only gets its length checked, as registries and file servers
+   * do. Blobs from other sources are always hashed.
+   * @default false
    */
   verifyStoredBlobs?: boolean;
 }
@@ -116,24 +118,32 @@ export async function sendFile(
   }
 
   const served = request.kind === 'partial' ? reader.range : undefined;
-  let check: Transform;
+  let hash = false;
   if (served !== undefined) {
     headers['Content-Range'] = contentRange(served, file.size);
     headers['Content-Length'] = String(served.end - served.start + 1);
     res.writeHead(206, headers);
-    check = new LengthCheck(served.end - served.start + 1, file.digest);
   } else {
     headers['Content-Length'] = String(file.size);
     res.writeHead(200, headers);
     // A blob that the source checked against its digest when it stored it, and reads from a file
-    // named by that digest (the embedded store), need not be hashed again unless the caller wants
-    // to catch changes on disk. Hashing caps a download at the speed of sha256 in node, about a
-    // third of what the socket takes. Bytes from the network are always hashed as they pass.
-    const trusted = reader.verified === true && options.verifyStoredBlobs === false;
-    check = trusted ? new LengthCheck(file.size, file.digest) : new DigestCheck(file.digest, file.size);
+    // named by that digest (the embedded store), is not hashed again unless the caller wants to
+    // catch changes on disk. Bytes from the network are always hashed as they pass.
+    hash = reader.verified !== true || options.verifyStoredBlobs === true;
   }
+  const length = Number(headers['Content-Length']);
+  if (!hash && reader.writeTo !== undefined) {
+    // The copy from a local file fails when the file is shorter, so it needs no length check.
+    await reader.writeTo(res);
+    await endWritable(res);
+    return length;
+  }
+  const check = hash ? new DigestCheck(file.digest, file.size) : new LengthCheck(length, file.digest);
+  // The check holds back the last chunk, which for a file of one read is all of it: the headers go
+  // now, so a failed check always shows as a cut transfer after its status, whatever the file's size.
+  res.flushHeaders();
   await pipeline(reader.stream, check, res);
-  return Number(headers['Content-Length']);
+  return length;
 }
 
 /** Tells whether an error only means that the visitor went away before the response ended. */

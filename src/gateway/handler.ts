@@ -93,6 +93,13 @@ export interface GatewayOptions {
    * @default false
    */
   redirectToStorage?: boolean;
+  /**
+   * Hash every download of a blob that the source verified when it stored it (the embedded
+   * store's), to catch a blob file changed on disk since. It caps each such download at the
+   * speed of sha256 in node. Blobs from remote registries are always hashed.
+   * @default false
+   */
+  verifyStoredBlobs?: boolean;
 }
 
 /** A request handler that writes every response itself, errors included, and never rejects. */
@@ -365,6 +372,7 @@ class Gateway {
       vary: fromHeaders ? DETECTION_HEADERS : [],
       created: release.created,
       headers,
+      verifyStoredBlobs: this.options.verifyStoredBlobs === true,
     });
     if (context.req.method === 'GET' && context.res.statusCode !== 304)
       this.count(repository, version, build, sent);

@@ -3,6 +3,7 @@
  * "Mounting a blob from another repository", "Deleting Blobs").
  */
 import { pipeline } from 'node:stream/promises';
+import { endWritable } from '../content/file-copy.js';
 import { type Digest, isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isRepositoryName } from '../oci/reference.js';
@@ -48,7 +49,12 @@ export async function getBlob(ctx: RequestContext, name: string, digest: string)
   } else {
     res.setHeader('Content-Length', reader.size);
   }
-  await pipeline(reader.stream, res);
+  if (reader.writeTo === undefined) {
+    await pipeline(reader.stream, res);
+    return;
+  }
+  await reader.writeTo(res);
+  await endWritable(res);
 }
 
 /** `DELETE /v2/<name>/blobs/<digest>`: `202`, or `404` `BLOB_UNKNOWN`. */

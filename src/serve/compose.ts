@@ -75,6 +75,7 @@ export async function composeGateway(input: ComposeInput): Promise<ComposedGatew
       ...(keys.length === 0 ? {} : { signer: new LinkSigner(keys) }),
     },
     redirectToStorage: config?.redirectToStorage ?? false,
+    verifyStoredBlobs: config?.verifyBlobs ?? false,
     cache: {
       tagTtlMs: (config?.cache.tagTtlSeconds ?? 0) * 1000,
       ...(config?.cache.manifestBytes === undefined ? {} : { maxBytes: config.cache.manifestBytes }),

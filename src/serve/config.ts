@@ -87,6 +87,8 @@ export interface ServeConfig {
     blobBytes?: number;
   };
   redirectToStorage: boolean;
+  /** Hash every download of a blob of the embedded store, to catch files changed on disk. */
+  verifyBlobs: boolean;
 }
 
 const TOP_LEVEL = [
@@ -100,6 +102,7 @@ const TOP_LEVEL = [
   'repositories',
   'cache',
   'redirectToStorage',
+  'verifyBlobs',
 ];
 
 /**
@@ -195,6 +198,8 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
   const redirectToStorage =
     optional(root, 'redirectToStorage', (value) => fields.boolean(value, 'redirectToStorage')) ?? false;
 
+  const verifyBlobs = optional(root, 'verifyBlobs', (value) => fields.boolean(value, 'verifyBlobs')) ?? false;
+
   if (!registry && repositories.length === 0) {
     throw fields.error(
       'registry',
@@ -214,6 +219,7 @@ export async function checkConfig(data: unknown, context: CheckContext): Promise
     repositories,
     cache,
     redirectToStorage,
+    verifyBlobs,
   };
   if (publicUrl !== undefined) config.publicUrl = publicUrl;
   if (htpasswd !== undefined) config.htpasswd = htpasswd;

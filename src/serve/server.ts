@@ -48,6 +48,11 @@ export interface ServeOptions {
    * `windowMs` is cut with 408. @default 1024 bytes per 30 s
    */
   requestBody?: BodyRateOptions;
+  /**
+   * Hash every download of a blob of the embedded store, to catch files changed on disk since
+   * they were stored. @default the configuration's `verifyBlobs`, else false
+   */
+  verifyBlobs?: boolean;
 }
 
 /** A running server. */
@@ -93,6 +98,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.config === undefined ? {} : { config: options.config }),
   });
   const gatewayOptions: GatewayOptions = { ...composed.gatewayOptions, logger };
+  if (options.verifyBlobs !== undefined) gatewayOptions.verifyStoredBlobs = options.verifyBlobs;
   const gateway = createGatewayHandler(composed.source, gatewayOptions);
   const registryAccess = access.registry;
   const registry: RegistryHandler | undefined =

@@ -23,7 +23,10 @@ before(async () => {
       callback();
     },
   });
-  gateway = await startGateway({ logger: pino({ level: 'info' }, destination) }, dir);
+  gateway = await startGateway(
+    { logger: pino({ level: 'info' }, destination), verifyStoredBlobs: true },
+    dir,
+  );
   await publishRelease(gateway.registry.url, 'app', '1.0.0', [
     { files: [{ name: 'app', data: PROGRAM, main: true }] },
   ]);
@@ -44,7 +47,7 @@ async function blobFiles(root: string, hex: string): Promise<string[]> {
 }
 
 describe('blob integrity', () => {
-  it('breaks a download whose blob changed on disk', async () => {
+  it('with verifyStoredBlobs, breaks a download whose blob changed on disk', async () => {
     const hex = digestOf(PROGRAM).slice('sha256:'.length);
     const copies = await blobFiles(dir, hex);
     assert.ok(copies.length > 0, 'the store keeps the blob under its digest');

@@ -1,6 +1,6 @@
 /**
- * `sendFile` over the embedded store: blobs are hashed while they stream unless the caller passes
- * `verifyStoredBlobs: false`, which leaves only the length check for blobs the store verified.
+ * `sendFile` over the embedded store: blobs the store verified get only their length checked,
+ * unless the caller passes `verifyStoredBlobs: true`, which hashes them while they stream.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -28,11 +28,11 @@ before(async () => {
   store = await FsStore.open(dir);
   await store.putBlob('app/files', Readable.from([CONTENT]), { digest: DIGEST });
   server = createServer((req, res) => {
-    const verify = new URL(req.url!, 'http://gateway').searchParams.get('verify') !== 'no';
+    const verify = new URL(req.url!, 'http://gateway').searchParams.get('verify');
     const file = { name: 'app', digest: DIGEST, size: CONTENT.byteLength };
     sendFile(req, res, store, 'app/files', file, {
       cacheControl: 'no-store',
-      verifyStoredBlobs: verify,
+      ...(verify === null ? {} : { verifyStoredBlobs: verify === 'yes' }),
     }).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -47,7 +47,7 @@ after(async () => {
 
 describe('sendFile over the embedded store', () => {
   it('serves an intact blob either way', async () => {
-    for (const query of ['', '?verify=no']) {
+    for (const query of ['', '?verify=yes', '?verify=no']) {
       const response = await fetch(`${baseUrl}/${query}`);
       assert.equal(response.status, 200);
       assert.ok(Buffer.from(await response.arrayBuffer()).equals(CONTENT), `query ${query || '(none)'}`);
@@ -62,12 +62,15 @@ describe('sendFile over the embedded store', () => {
       if (entry.isFile() && entry.name === hex) await writeFile(join(entry.parentPath, entry.name), corrupt);
     }
 
-    const verified = await fetch(baseUrl);
+    const verified = await fetch(`${baseUrl}/?verify=yes`);
     assert.equal(verified.status, 200);
     await assert.rejects(verified.arrayBuffer(), 'the hash check breaks the transfer');
 
-    const trusted = await fetch(`${baseUrl}/?verify=no`);
-    assert.equal(trusted.status, 200);
-    assert.ok(Buffer.from(await trusted.arrayBuffer()).equals(corrupt), 'only the length is checked');
+    for (const query of ['', '?verify=no']) {
+      const trusted = await fetch(`${baseUrl}/${query}`);
+      assert.equal(trusted.status, 200);
+      const body = Buffer.from(await trusted.arrayBuffer());
+      assert.ok(body.equals(corrupt), `only the length is checked with ${query || 'the default'}`);
+    }
   });
 });

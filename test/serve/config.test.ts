@@ -66,6 +66,7 @@ cache:
   blobDir: cache
   blobBytes: 1073741824
 redirectToStorage: true
+verifyBlobs: true
 `;
 
 describe('loadConfig valid files', () => {
@@ -94,6 +95,7 @@ describe('loadConfig valid files', () => {
     ]);
     assert.deepEqual(config.cache, { tagTtlSeconds: 10, blobDir: join(dir, 'cache'), blobBytes: 1073741824 });
     assert.equal(config.redirectToStorage, true);
+    assert.equal(config.verifyBlobs, true);
   });
 
   it('reads the same settings from JSON', async () => {
@@ -107,6 +109,7 @@ describe('loadConfig valid files', () => {
     assert.equal(config.registries[0]!.url.protocol, 'http:');
     assert.equal(config.registries[0]!.password, undefined);
     assert.equal(config.cache.tagTtlSeconds, 30);
+    assert.equal(config.verifyBlobs, false);
   });
 
   it('reads the registry section', async () => {
