@@ -24,7 +24,9 @@ export function createProgressDisplay(stream: NodeJS.WriteStream = process.stder
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<string, { bar: cliProgress.SingleBar; started: number }>();
+  // A bar may first appear with bytes already sent (an upload starts while its file is being
+  // hashed, and its digest names the bar), so its speed counts from the bytes of its first event.
+  const bars = new Map<string, { bar: cliProgress.SingleBar; started: number; startBytes: number }>();
 
   const listener: ProgressListener = (progress) => {
     let entry = bars.get(progress.digest);
@@ -34,7 +36,7 @@ export function createProgressDisplay(stream: NodeJS.WriteStream = process.stder
         0,
         payload(progress.title, 0, progress.total, 0),
       );
-      entry = { bar, started: Date.now() };
+      entry = { bar, started: Date.now(), startBytes: progress.transferred };
       bars.set(progress.digest, entry);
     }
     const seconds = Math.max((Date.now() - entry.started) / 1000, 0.001);
@@ -43,7 +45,7 @@ export function createProgressDisplay(stream: NodeJS.WriteStream = process.stder
       progress.state === 'skipped' ? `${progress.title} (already in the registry)` : progress.title;
     entry.bar.update(
       transferred,
-      payload(title, transferred, progress.total, progress.transferred / seconds),
+      payload(title, transferred, progress.total, (progress.transferred - entry.startBytes) / seconds),
     );
   };
   return { listener, stop: () => multibar.stop() };

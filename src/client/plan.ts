@@ -45,16 +45,37 @@ export interface InspectedFile {
   directory?: { archive: string; contentDigest: Digest };
 }
 
+/**
+ * A push argument after the checks that need no full read of the content: what it is, its title,
+ * mode and platforms. {@link completeInspection} hashes or packs it into an {@link InspectedFile}.
+ */
+export interface DescribedInput {
+  path: string;
+  /** The base name, the future `org.opencontainers.image.title`. */
+  title: string;
+  /** Size in bytes that `stat` reported; 0 for a folder, whose packed size is known only after packing. */
+  size: number;
+  /** Unix permission bits. */
+  mode: number;
+  /** Platforms this file is the program for; empty for a file that ships with every platform. */
+  platforms: Platform[];
+  /** True for a folder, which is pushed as one tar+gzip blob. */
+  isDirectory: boolean;
+}
+
+/** The fields of a file that {@link planArtifact} reads: its path, title and platforms. */
+export type PlannedFile = Pick<InspectedFile, 'path' | 'title' | 'platforms'>;
+
 /** One platform's manifest: its program and the files every platform gets. */
-export interface PlatformBuild {
+export interface PlatformBuild<F extends PlannedFile = InspectedFile> {
   platform: Platform;
-  program: InspectedFile;
+  program: F;
 }
 
 /** The artifact to publish: an index of builds when `builds` is not empty, else one manifest of `extras`. */
-export interface ArtifactPlan {
-  builds: PlatformBuild[];
-  extras: InspectedFile[];
+export interface ArtifactPlan<F extends PlannedFile = InspectedFile> {
+  builds: PlatformBuild<F>[];
+  extras: F[];
 }
 
 /**
@@ -95,10 +116,20 @@ export function parsePushInput(argument: string): PushInput {
  * Reads a file's header, digest, size and mode. A file with an explicit platform keeps it; any other
  * executable (ELF, Mach-O, PE) gets the platforms of its header, every architecture of a universal Mach-O file.
  * A directory is packed into a reproducible tar+gzip file inside `workDir` ({@link packDirectory}).
- * @throws InvalidInputError when the path does not exist, is neither a file nor a directory, or is a
- *   directory given with a platform or without `workDir`.
+ * @throws InvalidInputError when the path does not exist, is neither a file nor a directory, is a
+ *   directory given with a platform or without `workDir`, or is a file that changed while it was read.
  */
 export async function inspectInput(input: PushInput, workDir?: string): Promise<InspectedFile> {
+  return completeInspection(await describeInput(input), workDir);
+}
+
+/**
+ * Runs the checks of {@link inspectInput} that need no full read: `stat`, the executable header and
+ * the platform label. A file's content is neither hashed nor packed here.
+ * @throws InvalidInputError when the path does not exist, is neither a file nor a directory, is a
+ *   directory given with a platform, or is an executable whose header contradicts its label.
+ */
+export async function describeInput(input: PushInput): Promise<DescribedInput> {
   let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(input.path);
@@ -107,7 +138,16 @@ export async function inspectInput(input: PushInput, workDir?: string): Promise<
     const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new InvalidInputError(`cannot read ${JSON.stringify(input.path)}: ${reason}`, { cause: error });
   }
-  if (info.isDirectory()) return inspectDirectory(input, info.mode, workDir);
+  const mode = info.mode & 0o7777;
+  if (info.isDirectory()) {
+    if (input.platform !== undefined) {
+      throw new InvalidInputError(
+        `${JSON.stringify(input.path)} is a folder: a platform build must be one executable file, so drop the platform prefix`,
+      );
+    }
+    const title = basename(resolve(input.path));
+    return { path: input.path, title, size: 0, mode, platforms: [], isDirectory: true };
+  }
   if (!info.isFile()) {
     throw new InvalidInputError(`${JSON.stringify(input.path)} is neither a regular file nor a folder`);
   }
@@ -120,9 +160,64 @@ export async function inspectInput(input: PushInput, workDir?: string): Promise<
   } else if (detected !== undefined) {
     platforms = detected.platforms;
   }
+  const title = basename(input.path);
+  return { path: input.path, title, size: info.size, mode, platforms, isDirectory: false };
+}
 
-  const { digest, size } = await hashFile(input.path);
-  return { path: input.path, title: basename(input.path), digest, size, mode: info.mode & 0o7777, platforms };
+/**
+ * Hashes a described file, or packs a described folder into a tar+gzip file inside `workDir`.
+ * @throws InvalidInputError for a folder without `workDir`, or a file whose size changed since it was described.
+ */
+export async function completeInspection(
+  described: DescribedInput,
+  workDir?: string,
+): Promise<InspectedFile> {
+  const { path, title, mode, platforms } = described;
+  if (described.isDirectory) return packFolder(described, workDir);
+
+  const { digest, size } = await hashFile(path);
+  checkUnchanged(described, size);
+  return { path, title, digest, size, mode, platforms };
+}
+
+/**
+ * Rejects a file whose size differs from the one {@link describeInput} saw, because the bytes that
+ * were hashed are then not the bytes that are uploaded.
+ * @throws InvalidInputError naming the file and both sizes.
+ */
+export function checkUnchanged(described: DescribedInput, size: number): void {
+  if (size === described.size) return;
+  throw new InvalidInputError(
+    `${described.path} changed while it was being read (its size went from ${described.size} to ${size} bytes): push it again once it is complete`,
+  );
+}
+
+/**
+ * Computes a file's sha256 digest and size, reading into one reused buffer. A read stream would
+ * allocate a new buffer for each read, and hashing a 256 MiB file that way peaked at about 82 MB
+ * of RSS, against 46 MB with one buffer (node 20, a script that only hashes).
+ * @param signal stops the reads and rejects with the signal's reason.
+ */
+export async function hashFile(
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ digest: Digest; size: number }> {
+  const digester = createDigester();
+  const handle = await open(path, 'r');
+  try {
+    // A buffer no larger than the file: allocating 1 MiB for each of a thousand small files costs
+    // more than reading them.
+    const buffer = Buffer.allocUnsafe(readSizeFor((await handle.stat()).size));
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, null);
+      if (bytesRead === 0) break;
+      digester.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+  return { size: digester.size, digest: digester.digest() };
 }
 
 /**
@@ -131,12 +226,12 @@ export async function inspectInput(input: PushInput, workDir?: string): Promise<
  * @throws InvalidInputError when two files claim one platform, or two files in one platform's
  *   manifest share a title (naming both paths).
  */
-export function planArtifact(files: InspectedFile[]): ArtifactPlan {
+export function planArtifact<F extends PlannedFile>(files: F[]): ArtifactPlan<F> {
   if (files.length === 0) throw new InvalidInputError('nothing to push: name at least one file');
 
   checkGivenOnce(files);
-  const builds = new Map<string, PlatformBuild>();
-  const extras: InspectedFile[] = [];
+  const builds = new Map<string, PlatformBuild<F>>();
+  const extras: F[] = [];
   for (const file of files) {
     if (file.platforms.length === 0) {
       extras.push(file);
@@ -166,7 +261,7 @@ export function planArtifact(files: InspectedFile[]): ArtifactPlan {
  * Rejects a path given twice (after resolving, so `NOTES.md` and `./NOTES.md` are one path), unless
  * each time names other platforms, such as `darwin/amd64=app darwin/arm64=app` for a universal file.
  */
-function checkGivenOnce(files: InspectedFile[]): void {
+function checkGivenOnce(files: PlannedFile[]): void {
   const seen = new Map<string, Set<string>>();
   for (const file of files) {
     const path = resolve(file.path);
@@ -204,8 +299,8 @@ function checkLabel(path: string, label: Platform, detected: ExecutableInfo): vo
   );
 }
 
-function checkUniqueTitles(files: InspectedFile[], where: string): void {
-  const byTitle = new Map<string, InspectedFile>();
+function checkUniqueTitles(files: PlannedFile[], where: string): void {
+  const byTitle = new Map<string, PlannedFile>();
   for (const file of files) {
     const other = byTitle.get(file.title);
     if (other !== undefined) {
@@ -217,30 +312,21 @@ function checkUniqueTitles(files: InspectedFile[], where: string): void {
   }
 }
 
-async function inspectDirectory(
-  input: PushInput,
-  mode: number,
-  workDir: string | undefined,
-): Promise<InspectedFile> {
-  if (input.platform !== undefined) {
-    throw new InvalidInputError(
-      `${JSON.stringify(input.path)} is a folder: a platform build must be one executable file, so drop the platform prefix`,
-    );
-  }
+async function packFolder(described: DescribedInput, workDir: string | undefined): Promise<InspectedFile> {
   if (workDir === undefined) {
     throw new InvalidInputError(
-      `${JSON.stringify(input.path)} is a folder, and no work folder was given to pack it in`,
+      `${JSON.stringify(described.path)} is a folder, and no work folder was given to pack it in`,
     );
   }
-  const title = basename(resolve(input.path));
-  const archive = join(workDir, `${digestOf(resolve(input.path)).slice(7, 23)}.tar.gz`);
-  const packed = await packDirectory(resolve(input.path), archive);
+  const folder = resolve(described.path);
+  const archive = join(workDir, `${digestOf(folder).slice(7, 23)}.tar.gz`);
+  const packed = await packDirectory(folder, archive);
   return {
-    path: input.path,
-    title,
+    path: described.path,
+    title: described.title,
     digest: packed.digest,
     size: packed.size,
-    mode: mode & 0o7777,
+    mode: described.mode,
     platforms: [],
     directory: { archive, contentDigest: packed.contentDigest },
   };
@@ -255,25 +341,4 @@ async function readHeader(path: string): Promise<Uint8Array> {
   } finally {
     await handle.close();
   }
-}
-
-// Reads into one reused buffer. A read stream allocates a new buffer for each read: hashing a
-// 256 MiB file that way peaked at about 82 MB of RSS, against 46 MB with one buffer (node 20, a
-// script that only hashes).
-async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
-  const digester = createDigester();
-  const handle = await open(path, 'r');
-  // A buffer no larger than the file: allocating 1 MiB for each of a thousand small files costs
-  // more than reading them.
-  const buffer = Buffer.allocUnsafe(readSizeFor((await handle.stat()).size));
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, null);
-      if (bytesRead === 0) break;
-      digester.update(buffer.subarray(0, bytesRead));
-    }
-  } finally {
-    await handle.close();
-  }
-  return { size: digester.size, digest: digester.digest() };
 }

@@ -4,11 +4,9 @@
  * per-platform manifests by digest and last the index (or the single manifest) by tag, so that the
  * tag never points at content that is not there yet ("Pushing Manifests" in distribution-spec `spec.md`).
  */
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ByteRange } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
@@ -18,20 +16,22 @@ import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { archiveTime } from './directory.js';
 import { InvalidInputError } from './errors.js';
-import { type InspectedFile, inspectInput, type PushInput, planArtifact, readSizeFor } from './plan.js';
-import { type ProgressListener, ProgressStream } from './progress.js';
-import type { ArtifactStore } from './store.js';
+import { type DescribedInput, describeInput, type PushInput, planArtifact } from './plan.js';
+import type { ProgressListener } from './progress.js';
+import { uploadFiles } from './upload-files.js';
 
 /** Options of {@link push}. */
 export interface PushOptions extends ConnectOptions {
   /** Recorded as the creation time. @default now */
   created?: Date;
   onProgress?: ProgressListener;
-  /** Blobs uploaded at once. @default {@link DEFAULT_CONCURRENCY} */
+  /** Files hashed and uploaded at once. @default {@link DEFAULT_CONCURRENCY} */
   concurrency?: number;
   /**
    * Upload blobs larger than this many bytes in chunks of this size (`PATCH` requests).
-   * @default unset: every blob goes in one `PUT`
+   * Setting it also turns off uploading a file while it is hashed: each file is hashed first.
+   * @default unset: each blob's content goes in one request, a single `POST` up to 4 MiB and one
+   *   `PATCH` above (or one `PUT` when the registry rejects that `PATCH`)
    */
   chunkSize?: number;
   /** Annotations of every manifest and of the index (`--annotation KEY=VALUE`). */
@@ -42,7 +42,8 @@ export interface PushOptions extends ConnectOptions {
   artifactType?: string;
   /**
    * A repository of the same registry to mount blobs from before uploading them ("Mounting a blob
-   * from another repository"), such as the previous release's repository.
+   * from another repository"), such as the previous release's repository. A mount names the
+   * digest, so each file is hashed before anything is sent.
    */
   mountFrom?: string;
 }
@@ -107,30 +108,32 @@ async function pushInspected(
   workDir: string,
   options: PushOptions,
 ): Promise<PushResult> {
-  const files: InspectedFile[] = [];
-  for (const input of inputs) files.push(await inspectInput(input, workDir));
-  const plan = planArtifact(files);
-  checkAnnotatedTitles(files, options.fileAnnotations);
-  const artifact = buildArtifact(plan, {
-    version: tag,
-    created: options.created ?? defaultCreated(),
-    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
-    ...(options.fileAnnotations === undefined ? {} : { fileAnnotations: options.fileAnnotations }),
-    ...(options.artifactType === undefined ? {} : { artifactType: options.artifactType }),
-  });
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+
+  // Every check that can reject the inputs runs before the first request, and none of them reads
+  // more of a file than its header.
+  const described = await describeAll(inputs, concurrency);
+  planArtifact(described);
+  checkAnnotatedTitles(described, options.fileAnnotations);
 
   return withClient(target, options, async (client) => {
-    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    const uploaded = await uploadFiles(
-      client,
-      target.repository,
-      files,
+    const { files, uploaded } = await uploadFiles(client, target.repository, described, {
       concurrency,
-      options.chunkSize,
-      options.onProgress,
-      options.mountFrom,
-    );
+      workDir,
+      ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+      ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    });
     await client.uploadBlob(target.repository, EMPTY_CONFIG_DESCRIPTOR, () => EMPTY_CONFIG);
+
+    const plan = planArtifact(files);
+    const artifact = buildArtifact(plan, {
+      version: tag,
+      created: options.created ?? defaultCreated(),
+      ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+      ...(options.fileAnnotations === undefined ? {} : { fileAnnotations: options.fileAnnotations }),
+      ...(options.artifactType === undefined ? {} : { artifactType: options.artifactType }),
+    });
 
     let digest: Digest;
     let mediaType: string;
@@ -164,13 +167,31 @@ async function pushInspected(
   });
 }
 
+// Describes the inputs `concurrency` at a time. When several are invalid, the error of the first
+// one in input order is thrown, as a one-by-one pass would.
+async function describeAll(inputs: PushInput[], concurrency: number): Promise<DescribedInput[]> {
+  const outcomes = await mapWithLimit(inputs, concurrency, async (input) => {
+    try {
+      return { described: await describeInput(input) };
+    } catch (error) {
+      return { error };
+    }
+  });
+  const described: DescribedInput[] = [];
+  for (const outcome of outcomes) {
+    if ('error' in outcome) throw outcome.error;
+    described.push(outcome.described);
+  }
+  return described;
+}
+
 // With SOURCE_DATE_EPOCH set, the creation time is fixed too, so the same inputs give the same manifests.
 function defaultCreated(): Date {
   return process.env['SOURCE_DATE_EPOCH'] ? archiveTime() : new Date();
 }
 
 function checkAnnotatedTitles(
-  files: InspectedFile[],
+  files: DescribedInput[],
   fileAnnotations: Record<string, Record<string, string>> | undefined,
 ): void {
   const titles = new Set(files.map((file) => file.title));
@@ -181,51 +202,4 @@ function checkAnnotatedTitles(
       );
     }
   }
-}
-
-// Uploads each distinct blob once, `concurrency` at a time, and returns the digests that were sent.
-async function uploadFiles(
-  client: ArtifactStore,
-  repository: string,
-  files: InspectedFile[],
-  concurrency: number,
-  chunkSize: number | undefined,
-  onProgress: ProgressListener | undefined,
-  mountFrom: string | undefined,
-): Promise<Set<Digest>> {
-  const distinct = [...new Map(files.map((file) => [file.digest, file])).values()];
-  const uploaded = new Set<Digest>();
-
-  await mapWithLimit(distinct, concurrency, async (file) => {
-    const report = (transferred: number, state: 'started' | 'running' | 'done' | 'skipped') =>
-      onProgress?.({ title: file.title, digest: file.digest, transferred, total: file.size, state });
-    report(0, 'started');
-    const openFile = (range?: ByteRange) => {
-      const source = createReadStream(
-        file.directory?.archive ?? file.path,
-        range === undefined
-          ? { highWaterMark: readSizeFor(file.size) }
-          : { start: range.start, end: range.end, highWaterMark: readSizeFor(range.end - range.start + 1) },
-      );
-      const offset = range?.start ?? 0;
-      const counter = new ProgressStream((transferred) => report(offset + transferred, 'running'));
-      // pipe() does not forward errors, so a read failure must end the counted stream by hand.
-      source.on('error', (error) => counter.destroy(error));
-      return source.pipe(counter);
-    };
-    // A mounted blob costs the registry a link instead of a transfer; it counts as not uploaded.
-    if (mountFrom !== undefined && (await client.mountBlob(repository, file.digest, mountFrom))) {
-      report(0, 'skipped');
-      return;
-    }
-    const result = await client.uploadBlob(
-      repository,
-      file,
-      openFile,
-      chunkSize === undefined ? {} : { chunkSize },
-    );
-    if (result.uploaded) uploaded.add(file.digest);
-    report(result.uploaded ? file.size : 0, result.uploaded ? 'done' : 'skipped');
-  });
-  return uploaded;
 }

@@ -119,6 +119,8 @@ export class RegistryClient {
   private readonly retryDelay: number;
   /** False once the registry has responded to a single `POST` upload with anything but 201. */
   private singlePost = true;
+  /** False once the registry has rejected a whole blob sent in one `PATCH` ({@link uploadBlobWhileHashing}). */
+  private streamedPatch = true;
 
   constructor(host: string, options: RegistryClientOptions = {}) {
     const plainHttp = options.plainHttp ?? isLoopbackHost(host);
@@ -322,50 +324,101 @@ export class RegistryClient {
     const existing = await this.headBlob(repository, blob.digest);
     if (existing !== undefined && existing.size === blob.size) return { uploaded: false };
 
-    const scope = repositoryScope(repository, true);
-    let started: { response: Dispatcher.ResponseData; url: URL } | undefined;
-    if (this.singlePost && options.chunkSize === undefined && blob.size <= SINGLE_POST_MAX_SIZE) {
-      const posted = await this.postBlob(repository, blob, open, scope);
-      if (posted === 'created') return { uploaded: true };
-      started = posted;
-    }
-    started ??= await this.send({
-      method: 'POST',
-      url: this.url(`/v2/${repository}/blobs/uploads/`),
-      headers: { 'content-length': '0' },
-      scope,
-      expect: [202],
-    });
-    await discard(started.response.body);
-    const session = await this.uploadLocation('POST', started);
-    const minimum = Number(header(started.response.headers, 'oci-chunk-min-length') ?? 0) || 0;
-    let chunkSize = options.chunkSize === undefined ? undefined : Math.max(options.chunkSize, minimum);
-    try {
-      await this.sendContent(session, blob, open, scope, chunkSize);
-      return { uploaded: true };
-    } catch (error) {
-      // The spec recommends a DELETE for a session the client gives up on, so the registry drops its data.
-      await this.cancelUpload(session, scope);
-      const tooLarge = error instanceof RegistryResponseError && error.status === 413;
-      if (!tooLarge || (chunkSize !== undefined && chunkSize < blob.size)) throw error;
+    await this.uploadMissingBlob(repository, blob, open, options.chunkSize);
+    return { uploaded: true };
+  }
+
+  /**
+   * Uploads a blob whose digest is still being computed, so that its content is sent while the
+   * caller hashes it instead of after. A blob over 4 MiB, without `chunkSize`, goes to a new
+   * upload session in one `PATCH` with `Content-Range: 0-<size - 1>` as soon as the call starts
+   * ("Pushing a blob in chunks" with a single chunk). Once `blob.digest` resolves, a `HEAD` checks
+   * whether the registry has the blob. If it does, the `PATCH` is aborted and the session deleted.
+   * If not, a `PUT <location>?digest=` with an empty body closes the session after the `PATCH`.
+   *
+   * Any other blob waits for its digest and goes through {@link uploadBlob}. So does every blob
+   * once the registry has rejected the one-chunk `PATCH` with a 4xx other than 401, 403, 408, 413
+   * and 429. After a 413 the blob goes again in smaller chunks, as {@link uploadBlob} does.
+   *
+   * NOTE: CNCF Distribution 2.8 keeps the session of an aborted `PATCH` until its upload purging
+   * removes it, because it rejects the `DELETE` (404 `BLOB_UPLOAD_INVALID`) once the offset signed
+   * into the session's `_state` no longer matches the data received.
+   *
+   * @param blob the size, and the digest, which rejects when hashing fails (the upload then stops
+   *   and the session is deleted). The bytes must be the ones the digest is computed from.
+   * @param open as in {@link uploadBlob}.
+   * @param options.signal stops the upload, deletes its session and rejects with the signal's reason.
+   * @returns whether bytes were kept by the registry (false when the blob existed).
+   */
+  async uploadBlobWhileHashing(
+    repository: string,
+    blob: { size: number; digest: Promise<Digest> },
+    open: (range?: ByteRange) => Readable | Buffer,
+    options: { chunkSize?: number; signal?: AbortSignal } = {},
+  ): Promise<{ uploaded: boolean }> {
+    const { signal } = options;
+    // The caller awaits the digest as well, but a rejection that arrives after this method has
+    // returned early must not surface as an unhandled rejection.
+    blob.digest.catch(() => undefined);
+    if (!this.streamedPatch || options.chunkSize !== undefined || blob.size <= SINGLE_POST_MAX_SIZE) {
+      const digest = await untilAborted(blob.digest, signal);
+      signal?.throwIfAborted();
+      return this.uploadBlob(repository, { digest, size: blob.size }, open, options);
     }
 
-    // The registry (or a proxy in front of it) rejected the body as too large, so the blob goes again in chunks.
-    chunkSize = Math.max(minimum, Math.min(FALLBACK_CHUNK_SIZE, Math.ceil(blob.size / 4)), 1);
-    const retried = await this.send({
-      method: 'POST',
-      url: this.url(`/v2/${repository}/blobs/uploads/`),
-      headers: { 'content-length': '0' },
-      scope,
-      expect: [202],
-    });
-    await discard(retried.response.body);
-    const second = await this.uploadLocation('POST', retried);
+    // The POST gets no signal: aborted in flight, it could leave a session whose Location the
+    // client never learns, so the session is opened and then deleted instead.
+    const scope = repositoryScope(repository, true);
+    const { session, minimum } = await this.openSession(repository, scope);
+    if (signal?.aborted) {
+      await this.cancelUpload(session, scope);
+      throw signal.reason;
+    }
+
+    const patching = new AbortController();
+    const stopPatch = () => patching.abort(signal?.reason);
+    signal?.addEventListener('abort', stopPatch, { once: true });
+    const patched = this.patchWholeBlob(session, blob.size, open, scope, patching.signal);
+    patched.catch(() => undefined);
+
+    let digest: Digest;
+    let failure: RegistryResponseError;
     try {
-      await this.sendContent(second, blob, open, scope, chunkSize);
+      digest = await untilAborted(blob.digest, signal);
+      const existing = await this.headBlob(repository, digest);
+      signal?.throwIfAborted();
+      if (existing !== undefined && existing.size === blob.size) {
+        await this.abandonUpload(session, scope, patching, patched);
+        return { uploaded: false };
+      }
+
+      const closing = await patched.catch((error: unknown) => {
+        const status = error instanceof RegistryResponseError ? error.status : 0;
+        if (status === 413 || isPatchRefusal(status)) return error as RegistryResponseError;
+        throw error;
+      });
+      if (closing instanceof URL) {
+        await this.closeSession(closing, digest, scope);
+        return { uploaded: true };
+      }
+      failure = closing;
     } catch (error) {
-      await this.cancelUpload(second, scope);
+      await this.abandonUpload(session, scope, patching, patched);
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', stopPatch);
+    }
+
+    // The registry took no data from the rejected PATCH, so the blob goes again in another form.
+    await this.cancelUpload(session, scope);
+    const blobWithDigest = { digest, size: blob.size };
+    if (failure.status === 413) {
+      await this.uploadInChunks(repository, blobWithDigest, open, scope, minimum);
+    } else {
+      // A 416 means that the session had data already, as after a PATCH repeated on a new
+      // connection, so the form itself works.
+      if (failure.status !== 416) this.streamedPatch = false;
+      await this.uploadMissingBlob(repository, blobWithDigest, open, options.chunkSize);
     }
     return { uploaded: true };
   }
@@ -545,6 +598,127 @@ export class RegistryClient {
     return entries;
   }
 
+  // Uploads a blob that the registry lacks: the single POST, or a session with the content in one
+  // PUT or in chunks, and chunks again after a 413.
+  private async uploadMissingBlob(
+    repository: string,
+    blob: { digest: Digest; size: number },
+    open: (range?: ByteRange) => Readable | Buffer,
+    requestedChunkSize: number | undefined,
+  ): Promise<void> {
+    const scope = repositoryScope(repository, true);
+    let started: { response: Dispatcher.ResponseData; url: URL } | undefined;
+    if (this.singlePost && requestedChunkSize === undefined && blob.size <= SINGLE_POST_MAX_SIZE) {
+      const posted = await this.postBlob(repository, blob, open, scope);
+      if (posted === 'created') return;
+      started = posted;
+    }
+    const { session, minimum } = await this.openSession(repository, scope, started);
+    const chunkSize = requestedChunkSize === undefined ? undefined : Math.max(requestedChunkSize, minimum);
+    try {
+      await this.sendContent(session, blob, open, scope, chunkSize);
+      return;
+    } catch (error) {
+      // The spec recommends a DELETE for a session the client gives up on, so the registry drops its data.
+      await this.cancelUpload(session, scope);
+      const tooLarge = error instanceof RegistryResponseError && error.status === 413;
+      if (!tooLarge || (chunkSize !== undefined && chunkSize < blob.size)) throw error;
+    }
+    await this.uploadInChunks(repository, blob, open, scope, minimum);
+  }
+
+  // Opens an upload session with an empty POST ("Pushing Blobs"), or takes the session that a
+  // registry opened in response to a single POST. Returns its URL and the minimum chunk size.
+  private async openSession(
+    repository: string,
+    scope: Scope,
+    started?: { response: Dispatcher.ResponseData; url: URL },
+  ): Promise<{ session: URL; minimum: number }> {
+    const opened =
+      started ??
+      (await this.send({
+        method: 'POST',
+        url: this.url(`/v2/${repository}/blobs/uploads/`),
+        headers: { 'content-length': '0' },
+        scope,
+        expect: [202],
+      }));
+    await discard(opened.response.body);
+    const session = await this.uploadLocation('POST', opened);
+    const minimum = Number(header(opened.response.headers, 'oci-chunk-min-length') ?? 0) || 0;
+    return { session, minimum };
+  }
+
+  // Completes a session whose content has been sent with an empty PUT ?digest=.
+  private async closeSession(session: URL, digest: Digest, scope: Scope): Promise<void> {
+    session.searchParams.set('digest', digest);
+    const { response } = await this.send({
+      method: 'PUT',
+      url: session,
+      headers: { 'content-length': '0' },
+      scope,
+      expect: [201],
+    });
+    await discard(response.body);
+  }
+
+  // Uploads a blob in chunks of at most 4 MiB, at least a quarter of the blob and at least
+  // `minimum`, after the registry (or a proxy in front of it) rejected a body as too large.
+  private async uploadInChunks(
+    repository: string,
+    blob: { digest: Digest; size: number },
+    open: (range?: ByteRange) => Readable | Buffer,
+    scope: Scope,
+    minimum: number,
+  ): Promise<void> {
+    const chunkSize = Math.max(minimum, Math.min(FALLBACK_CHUNK_SIZE, Math.ceil(blob.size / 4)), 1);
+    const { session: second } = await this.openSession(repository, scope);
+    try {
+      await this.sendContent(second, blob, open, scope, chunkSize);
+    } catch (error) {
+      await this.cancelUpload(second, scope);
+      throw error;
+    }
+  }
+
+  // Sends the whole content to an open session in one PATCH and returns the Location to close it at.
+  private async patchWholeBlob(
+    session: URL,
+    size: number,
+    open: (range?: ByteRange) => Readable | Buffer,
+    scope: Scope,
+    signal: AbortSignal,
+  ): Promise<URL> {
+    const sent = await this.send({
+      method: 'PATCH',
+      url: session,
+      headers: {
+        'content-type': FILE_BLOB,
+        'content-length': String(size),
+        'content-range': `0-${size - 1}`,
+      },
+      body: () => open(),
+      scope,
+      expect: [202],
+      signal,
+    });
+    await discard(sent.response.body);
+    return this.uploadLocation('PATCH', sent);
+  }
+
+  // Aborts a PATCH still in flight, waits until it has settled so that the registry is done with
+  // the session, then deletes the session.
+  private async abandonUpload(
+    session: URL,
+    scope: Scope,
+    patching: AbortController,
+    patched: Promise<URL>,
+  ): Promise<void> {
+    patching.abort();
+    await patched.catch(() => undefined);
+    await this.cancelUpload(session, scope);
+  }
+
   // Sends a blob in a single POST ?digest=. Returns 'created' on 201, the response of a registry
   // that opened a session instead (202, whose body the caller discards), or undefined when the
   // registry rejected the request. Either of the last two turns the single POST off for this client.
@@ -614,15 +788,7 @@ export class RegistryClient {
         await discard(chunk.response.body);
         target = await this.uploadLocation('PATCH', chunk);
       }
-      target.searchParams.set('digest', blob.digest);
-      const { response } = await this.send({
-        method: 'PUT',
-        url: target,
-        headers: { 'content-length': '0' },
-        scope,
-        expect: [201],
-      });
-      await discard(response.body);
+      await this.closeSession(target, blob.digest, scope);
       return;
     }
 
@@ -705,6 +871,8 @@ export class RegistryClient {
     expect: number[];
     /** Follow redirects of GET and HEAD. @default true */
     followRedirects?: boolean;
+    /** Aborts the request, and every later attempt, with the signal's reason. */
+    signal?: AbortSignal;
   }): Promise<{ response: Dispatcher.ResponseData; url: URL }> {
     let url = init.url;
     let challenged = false;
@@ -717,7 +885,7 @@ export class RegistryClient {
         const authorization = await this.auth.authorization(init.scope);
         if (authorization !== undefined) headers['authorization'] = authorization;
       }
-      const response = await this.dispatchWithRetries(init.method, url, headers, init.body);
+      const response = await this.dispatchWithRetries(init.method, url, headers, init.body, init.signal);
 
       if (response.statusCode === 401 && !challenged && url.origin === this.origin) {
         await discard(response.body);
@@ -760,15 +928,17 @@ export class RegistryClient {
     url: URL,
     headers: Record<string, string>,
     openBody: (() => Readable | Buffer) | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<Dispatcher.ResponseData> {
     for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted();
       const body = openBody?.();
       let response: Dispatcher.ResponseData;
       try {
-        response = await this.dispatch(method, url, headers, body);
+        response = await this.dispatch(method, url, headers, body, signal);
       } catch (error) {
         if (body instanceof Readable) body.destroy();
-        if (attempt >= this.retries) throw error;
+        if (attempt >= this.retries || signal?.aborted) throw error;
         await delay(this.backoff(attempt));
         continue;
       }
@@ -792,10 +962,19 @@ export class RegistryClient {
     url: URL,
     headers: Record<string, string>,
     body: Readable | Buffer | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<Dispatcher.ResponseData> {
     try {
-      return await request(url, { method, headers, body, dispatcher: this.dispatcher });
+      return await request(url, {
+        method,
+        headers,
+        body,
+        dispatcher: this.dispatcher,
+        ...(signal === undefined ? {} : { signal }),
+      });
     } catch (error) {
+      // An aborted request failed on purpose, so it is no connection error.
+      if (signal?.aborted) throw signal.reason;
       const reason = describeNetworkError(error);
       const hint = connectionHint(url, reason);
       const init = { method, url: redactUrl(url), reason };
@@ -809,6 +988,35 @@ export class RegistryClient {
     }
     return `add credentials for ${this.host} to Docker's config.json ($DOCKER_CONFIG/config.json or ~/.docker/config.json), for example with "docker login ${this.host}"`;
   }
+}
+
+/**
+ * Tells whether a status rejecting the one-`PATCH` upload means that the registry does not support
+ * that form: any 4xx except 413 (the body is too large) and the statuses that would fail any
+ * upload, 401, 403 (authorization), 408 and 429 (rate limits).
+ */
+function isPatchRefusal(status: number): boolean {
+  return status >= 400 && status < 500 && ![401, 403, 408, 413, 429].includes(status);
+}
+
+/** Resolves as `promise` does, or rejects with the signal's reason once `signal` aborts first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Returns the fallback tag of a digest's referrers index, `<alg>-<hex>` ("Referrers Tag Schema"). */
