@@ -970,6 +970,10 @@ export class RegistryClient {
         headers,
         body,
         dispatcher: this.dispatcher,
+        // undici closes the connection after every HEAD unless told otherwise, in case a server
+        // sends a body with it. With `reset: false` it keeps the connection only when the response
+        // says `Connection: keep-alive`, which spares a push one connection per blob it checks.
+        ...(method === 'HEAD' ? { reset: false } : {}),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {

@@ -13,7 +13,7 @@ export const MIN_READ_SIZE = 64 * 1024;
 export const MAX_READ_SIZE = 1024 * 1024;
 
 /** Bytes of reads above {@link MIN_READ_SIZE} that all open streams may hold together. */
-export const DEFAULT_READ_BUDGET = 16 * 1024 * 1024;
+export const DEFAULT_READ_BUDGET = 8 * 1024 * 1024;
 
 /** A read size granted to one stream, returned with `release` when the stream closes. */
 export interface ReadLease {

@@ -277,3 +277,35 @@ describe('TLS', { skip: skipUnless('openssl') }, () => {
     await client.close();
   });
 });
+
+describe('connections for HEAD requests', () => {
+  let server: Server | undefined;
+
+  after(async () => {
+    server?.closeAllConnections();
+    await close(server);
+  });
+
+  it('reuses connections across HEAD checks', async () => {
+    const registry = await listen((request, response) => {
+      // Node writes `Connection: keep-alive` on each response of a kept connection.
+      response.writeHead(request.url?.includes('/blobs/') ? 404 : 200, { 'Content-Length': '0' });
+      response.end();
+    });
+    server = registry.server;
+    let connections = 0;
+    server.on('connection', () => connections++);
+
+    const client = new RegistryClient(registry.host);
+    try {
+      for (let i = 0; i < 10; i++) {
+        assert.equal(await client.headBlob('app', digestOf(`blob ${i}`)), undefined);
+      }
+    } finally {
+      await client.close();
+    }
+    // undici waits a turn of the event loop before it reuses a socket, so a request sent at once
+    // after the first response may open a second connection; without keep-alive there are ten.
+    assert.ok(connections <= 2, `${connections} connections for ten HEAD requests`);
+  });
+});
