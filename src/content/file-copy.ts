@@ -42,7 +42,9 @@ export async function copyFileTo(
       while (filled < count) {
         const { bytesRead } = await handle.read(buffer, filled, count - filled, position + filled);
         if (bytesRead === 0) {
-          throw new Error(`file ${path} is shorter than expected: it ended at ${position + filled} bytes, not ${end}`);
+          throw new Error(
+            `file ${path} is shorter than expected: it ended at ${position + filled} bytes, not ${end}`,
+          );
         }
         filled += bytesRead;
       }
