@@ -42,6 +42,62 @@ export function explainInterrupt(message: string): void {
   });
 }
 
+/** Time in milliseconds that {@link abortOnInterrupt} gives the cleanup before it exits anyway. */
+export const INTERRUPT_CLEANUP_MS = 2000;
+
+/** An abort signal tied to SIGINT and SIGTERM, from {@link abortOnInterrupt}. */
+export interface InterruptHandler {
+  /** Aborts on the first SIGINT or SIGTERM. */
+  signal: AbortSignal;
+  /** Writes the message and exits with 130 or 143 when a signal has arrived; returns otherwise. */
+  exitIfInterrupted(): void;
+  /** Removes the signal listeners and the cleanup deadline; a command that finished despite a signal exits normally. */
+  dispose(): void;
+}
+
+/**
+ * Aborts the returned signal on SIGINT (Ctrl-C) or SIGTERM, so that the command can clean up, such
+ * as deleting its upload sessions. Once the command has stopped it calls
+ * {@link InterruptHandler.exitIfInterrupted}, which writes `message` to stderr and exits with
+ * 128 + the signal number (130 or 143). When the cleanup takes longer than
+ * {@link INTERRUPT_CLEANUP_MS}, or a second signal arrives, the process exits at once the same way.
+ */
+export function abortOnInterrupt(message: string): InterruptHandler {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let exited = false;
+  let deadline: NodeJS.Timeout | undefined;
+
+  const exit = (): void => {
+    if (exited || received === undefined) return;
+    exited = true;
+    const what = received === 'SIGINT' ? 'interrupted' : 'terminated';
+    process.stderr.write(`\nocidrop: ${what}: ${message}\n`);
+    process.exit(received === 'SIGINT' ? 130 : 143);
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received !== undefined) {
+      exit();
+      return;
+    }
+    received = signal;
+    controller.abort(new Error(`${signal} received`));
+    deadline = setTimeout(exit, INTERRUPT_CLEANUP_MS);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  return {
+    signal: controller.signal,
+    exitIfInterrupted: exit,
+    dispose() {
+      clearTimeout(deadline);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 /** Fields that Node sets on the errors of system calls (`fs`, `net`). */
 interface SystemErrorFields {
   code?: unknown;

@@ -16,7 +16,7 @@ import {
   connectOptions,
   parseLayoutArgument,
 } from './options.js';
-import { explainInterrupt, printJson, printLines } from './output.js';
+import { abortOnInterrupt, printJson, printLines } from './output.js';
 import { createProgressDisplay, formatBytes } from './progress.js';
 
 /** Registers `push` on `program`. */
@@ -52,6 +52,10 @@ export function registerPush(program: Command): void {
       '--from <repository>',
       'mount blobs from this repository of the same registry before uploading them',
     )
+    .option(
+      '--hash-first',
+      'hash each file before sending it, so a file the registry already has costs no upload (default: files over 4 MiB upload while they are hashed)',
+    )
     .option('--json', 'print the result as JSON');
   addOciLayoutOption(command);
   addPlainHttpOption(command).action(
@@ -68,6 +72,7 @@ export function registerPush(program: Command): void {
         artifactType?: string;
         ociLayout?: boolean;
         from?: string;
+        hashFirst?: boolean;
       },
     ) => {
       const layout = options.ociLayout ? parseLayoutArgument(reference) : undefined;
@@ -83,7 +88,9 @@ export function registerPush(program: Command): void {
         ...fromFile?.manifest,
         ...Object.fromEntries((options.annotation ?? []).map(parseAnnotation)),
       };
-      explainInterrupt(
+      // An interrupted push deletes its open upload sessions before it exits, so that they do not
+      // count against the registry's limit on open sessions.
+      const interrupt = abortOnInterrupt(
         'run the same command again: push starts again, and blobs already in the registry are skipped',
       );
       const progress = createProgressDisplay();
@@ -99,9 +106,16 @@ export function registerPush(program: Command): void {
           ...(fromFile === undefined ? {} : { fileAnnotations: fromFile.files }),
           ...(options.artifactType === undefined ? {} : { artifactType: options.artifactType }),
           ...(options.from === undefined ? {} : { mountFrom: repositoryName(options.from) }),
+          ...(options.hashFirst ? { hashFirst: true } : {}),
+          signal: interrupt.signal,
         });
+      } catch (error) {
+        progress.stop();
+        interrupt.exitIfInterrupted();
+        throw error;
       } finally {
         progress.stop();
+        interrupt.dispose();
       }
 
       if (options.json) {

@@ -2,8 +2,8 @@
  * Downloads one blob into a `.partial` file, resuming an earlier interrupted download with an
  * HTTP `Range` request, and verifies size and digest while the bytes flow.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, rm } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { lstat, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +17,13 @@ import type { ArtifactStore } from './store.js';
 const WRITE_BUFFER_SIZE = 1024 * 1024;
 
 /**
+ * The end of every mismatch message. {@link downloadBlob} has already retried from the first byte
+ * when resumed bytes were wrong, so the bytes came from the registry as they are now.
+ */
+const MISMATCH_HINT =
+  'the registry stores corrupt content, or something between it and this machine altered the bytes; the received bytes were deleted, so pull again, and if it fails the same way, ask the publisher to push the release again';
+
+/**
  * Returns the path of the partial file for a blob written under `title` in `folder`. The name is a
  * hash of digest and title, so that it is a short, safe file name, two titles with the same content
  * get separate files, and a later pull finds it again.
@@ -24,6 +31,31 @@ const WRITE_BUFFER_SIZE = 1024 * 1024;
 export function partialPath(folder: string, descriptor: Descriptor, title: string): string {
   const key = digestOf(`${descriptor.digest}\u0000${title}`);
   return join(folder, `.ocidrop-${parseDigest(key).encoded.slice(0, 32)}.partial`);
+}
+
+/**
+ * Tells whether `path` is a regular file (not a symbolic link) whose size and digest match
+ * `descriptor`, such as a file that an interrupted pull had already finished. A file of another
+ * size is not read.
+ */
+export async function fileMatches(path: string, descriptor: Descriptor): Promise<boolean> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (handle === undefined) return false;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size !== descriptor.size) return false;
+
+    const digester = createDigester(parseDigest(descriptor.digest).algorithm);
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(WRITE_BUFFER_SIZE, descriptor.size)));
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, null);
+      if (bytesRead === 0) break;
+      digester.update(buffer.subarray(0, bytesRead));
+    }
+    return digester.size === descriptor.size && digester.digest() === descriptor.digest;
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -157,7 +189,7 @@ class VerifyingStream extends Transform {
     if (this.digester.size > this.descriptor.size) {
       callback(
         new DigestMismatchError(
-          `blob ${this.descriptor.digest} is longer than its descriptor's ${this.descriptor.size} bytes`,
+          `blob ${this.descriptor.digest} is longer than its descriptor's ${this.descriptor.size} bytes: ${MISMATCH_HINT}`,
         ),
       );
       return;
@@ -171,12 +203,14 @@ class VerifyingStream extends Transform {
     const size = this.digester.size;
     if (size !== this.descriptor.size) {
       throw new DigestMismatchError(
-        `blob ${this.descriptor.digest}: received ${size} bytes, expected ${this.descriptor.size} from the descriptor`,
+        `blob ${this.descriptor.digest}: received ${size} bytes, expected ${this.descriptor.size} from the descriptor: ${MISMATCH_HINT}`,
       );
     }
     const digest = this.digester.digest();
     if (digest !== this.descriptor.digest) {
-      throw new DigestMismatchError(`blob ${this.descriptor.digest}: received content with digest ${digest}`);
+      throw new DigestMismatchError(
+        `blob ${this.descriptor.digest}: received content with digest ${digest}: ${MISMATCH_HINT}`,
+      );
     }
   }
 }

@@ -72,16 +72,24 @@ export class InvalidInputError extends OcidropError {
   }
 }
 
-/** A file title in an artifact that would write outside the output folder or is not a plain file name. */
+/**
+ * A file title that would write outside the output folder or is not a plain file name: in an
+ * artifact that is pulled, or, when `path` is given, of a local file that push or attach would publish.
+ */
 export class UnsafeTitleError extends OcidropError {
   override name = 'UnsafeTitleError';
   readonly title: string;
-  constructor(title: string, reason: string) {
+  /** The local file whose name the title is, when the title was rejected before an upload. */
+  readonly path: string | undefined;
+  constructor(title: string, reason: string, path?: string) {
     super(
       'ERR_UNSAFE_TITLE',
-      `unsafe file title ${JSON.stringify(title)} in the artifact: ${reason}; nothing was written`,
+      path === undefined
+        ? `unsafe file title ${JSON.stringify(title)} in the artifact: ${reason}; nothing was written`
+        : `unsafe file title ${JSON.stringify(title)} of ${JSON.stringify(path)}: ${reason}, so pull and the download gateway would reject it; rename the file and run the command again (nothing was sent)`,
     );
     this.title = title;
+    this.path = path;
   }
 }
 

@@ -9,8 +9,9 @@ import { createDigester, type Digest, digestOf } from '../oci/digest.js';
 import { detectExecutable, EXECUTABLE_HEADER_SIZE, type ExecutableInfo } from '../oci/executable.js';
 import { KNOWN_ARCHITECTURES, KNOWN_OS } from '../oci/known-platforms.js';
 import { formatPlatform, type Platform, parsePlatform } from '../oci/platform.js';
+import { titleProblem } from '../oci/title.js';
 import { packDirectory } from './directory.js';
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, UnsafeTitleError } from './errors.js';
 
 /** Size in bytes of each read when a file is hashed or uploaded. */
 export const READ_SIZE = 1024 * 1024;
@@ -128,6 +129,8 @@ export async function inspectInput(input: PushInput, workDir?: string): Promise<
  * the platform label. A file's content is neither hashed nor packed here.
  * @throws InvalidInputError when the path does not exist, is neither a file nor a directory, is a
  *   directory given with a platform, or is an executable whose header contradicts its label.
+ * @throws UnsafeTitleError when the base name is not a title that pull accepts ({@link titleProblem}),
+ *   such as `..\evil.txt` or a name with a newline.
  */
 export async function describeInput(input: PushInput): Promise<DescribedInput> {
   let info: Awaited<ReturnType<typeof stat>>;
@@ -145,7 +148,7 @@ export async function describeInput(input: PushInput): Promise<DescribedInput> {
         `${JSON.stringify(input.path)} is a folder: a platform build must be one executable file, so drop the platform prefix`,
       );
     }
-    const title = basename(resolve(input.path));
+    const title = checkedTitle(basename(resolve(input.path)), input.path);
     return { path: input.path, title, size: 0, mode, platforms: [], isDirectory: true };
   }
   if (!info.isFile()) {
@@ -160,22 +163,24 @@ export async function describeInput(input: PushInput): Promise<DescribedInput> {
   } else if (detected !== undefined) {
     platforms = detected.platforms;
   }
-  const title = basename(input.path);
+  const title = checkedTitle(basename(input.path), input.path);
   return { path: input.path, title, size: info.size, mode, platforms, isDirectory: false };
 }
 
 /**
  * Hashes a described file, or packs a described folder into a tar+gzip file inside `workDir`.
+ * @param signal stops hashing a file and rejects with the signal's reason; packing a folder runs to its end.
  * @throws InvalidInputError for a folder without `workDir`, or a file whose size changed since it was described.
  */
 export async function completeInspection(
   described: DescribedInput,
   workDir?: string,
+  signal?: AbortSignal,
 ): Promise<InspectedFile> {
   const { path, title, mode, platforms } = described;
   if (described.isDirectory) return packFolder(described, workDir);
 
-  const { digest, size } = await hashFile(path);
+  const { digest, size } = await hashFile(path, signal);
   checkUnchanged(described, size);
   return { path, title, digest, size, mode, platforms };
 }
@@ -297,6 +302,14 @@ function checkLabel(path: string, label: Platform, detected: ExecutableInfo): vo
   throw new InvalidInputError(
     `${path} is labelled ${formatPlatform(label)}, but its ${detected.format.toUpperCase()} header says ${header}: correct the label, or drop it so the header decides`,
   );
+}
+
+// The base name becomes the title, and pull rejects titles that are not plain file names on every
+// system (a `\` is a separator on Windows), so such a name is rejected before anything is sent.
+function checkedTitle(title: string, path: string): string {
+  const reason = titleProblem(title);
+  if (reason !== undefined) throw new UnsafeTitleError(title, reason, path);
+  return title;
 }
 
 function checkUniqueTitles(files: PlannedFile[], where: string): void {

@@ -12,7 +12,7 @@ import type { Reference } from '../oci/reference.js';
 import { DEFAULT_CONCURRENCY, mapWithLimit } from './concurrency.js';
 import { type ConnectOptions, toReference, withClient } from './connect.js';
 import { ORAS_CONTENT_DIGEST, ORAS_CONTENT_UNPACK } from './directory.js';
-import { downloadBlob, partialPath } from './download.js';
+import { downloadBlob, fileMatches, partialPath } from './download.js';
 import { InvalidInputError, OutputExistsError } from './errors.js';
 import type { ProgressListener } from './progress.js';
 import { resolveManifests, type TitledBlob, titledBlobs } from './resolve.js';
@@ -27,7 +27,10 @@ export interface PullOptions extends ConnectOptions {
   onProgress?: ProgressListener;
   /** Files downloaded at once. @default {@link DEFAULT_CONCURRENCY} */
   concurrency?: number;
-  /** Replace files and folders that exist in the output folder. @default false */
+  /**
+   * Replace files and folders that exist in the output folder. A file whose size and digest match
+   * its descriptor is kept either way. @default false
+   */
   overwrite?: boolean;
   /** Maximum uncompressed bytes of one directory blob. @default {@link DEFAULT_MAX_UNPACK_SIZE} */
   maxUnpackSize?: number;
@@ -46,6 +49,8 @@ export interface PulledFile {
   main: boolean;
   /** `directory` for a directory blob (`io.deis.oras.content.unpack`) that was unpacked. */
   kind: 'file' | 'directory';
+  /** True when the file was already in place with the descriptor's size and digest, so nothing was downloaded. */
+  existing: boolean;
 }
 
 /** Summary of a {@link pull}: the manifest used and the files written. */
@@ -60,13 +65,18 @@ export interface PullResult {
 
 /**
  * Writes the files of `reference` for one platform into `outputDir`, creating the folder if needed.
- * A reference without tag or digest means `latest`.
+ * A reference without tag or digest means `latest`. A file already in place whose size and digest
+ * match its descriptor is kept, and the `.partial` file of an interrupted download is resumed, so
+ * running the same pull again after an interruption or a failure finishes it.
+ *
+ * NOTE: an unpacked folder cannot be checked against its blob, so a folder that an earlier pull
+ * wrote counts as an existing output like any other.
  * @throws UnsafeTitleError when any title is not a plain file name; nothing is written then.
  * @throws PlatformNotFoundError listing the platforms the artifact has.
  * @throws NotAnArtifactError for content without titled blobs, such as a container image.
  * @throws DigestMismatchError when a blob's bytes do not match its descriptor.
- * @throws OutputExistsError when a file or folder of that name exists and `overwrite` is unset;
- *   nothing is written then.
+ * @throws OutputExistsError when a file or folder of that name exists with other content and
+ *   `overwrite` is unset; nothing is written then.
  * @throws UnsafeArchiveError for a directory blob with an entry that could escape its folder.
  */
 export async function pull(
@@ -84,21 +94,75 @@ export async function pull(
     validateTitles(blobs.map((blob) => blob.title));
 
     const folder = resolve(outputDir);
-    if (!options.overwrite) {
-      for (const blob of blobs) {
-        const destination = join(folder, blob.title);
-        if ((await lstatOrUndefined(destination)) !== undefined) throw new OutputExistsError(destination);
-      }
-    }
+    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    const existing = await mapWithLimit(blobs, concurrency, (blob) =>
+      checkDestination(blob, folder, options),
+    );
     await mkdir(folder, { recursive: true });
-    const files = await mapWithLimit(blobs, options.concurrency ?? DEFAULT_CONCURRENCY, (blob) =>
-      downloadFile(client, source.repository, blob, folder, options),
+    const planned = blobs.map((blob, index) => ({ blob, existing: existing[index]! }));
+    const files = await mapWithLimit(planned, concurrency, ({ blob, existing }) =>
+      existing
+        ? keepFile(blob, folder, options)
+        : downloadFile(client, source.repository, blob, folder, options),
     );
 
     const result: PullResult = { reference: source.toString(), digest: resolved.digest, files };
     if (resolved.platform !== undefined) result.platform = formatPlatform(resolved.platform);
     return result;
   });
+}
+
+// Returns true when the blob's destination already contains its content, and false when it is free or
+// `overwrite` allows replacing it.
+async function checkDestination(blob: TitledBlob, folder: string, options: PullOptions): Promise<boolean> {
+  const destination = join(folder, blob.title);
+  const info = await lstatOrUndefined(destination);
+  if (info === undefined) return false;
+
+  const unpack = blob.descriptor.annotations?.[ORAS_CONTENT_UNPACK] === 'true';
+  if (!unpack && info.isFile() && (await fileMatches(destination, blob.descriptor))) return true;
+  if (options.overwrite) return false;
+  throw new OutputExistsError(destination);
+}
+
+// Reports a file that is already in place as done, and gives it the mode a download would set.
+async function keepFile(blob: TitledBlob, folder: string, options: PullOptions): Promise<PulledFile> {
+  const { title, descriptor } = blob;
+  const { main, mode } = fileMode(descriptor);
+  const destination = join(folder, title);
+  await chmod(destination, mode);
+  const report = (transferred: number, state: 'started' | 'done') =>
+    options.onProgress?.({ title, digest: descriptor.digest, transferred, total: descriptor.size, state });
+  report(0, 'started');
+  report(descriptor.size, 'done');
+  return pulledFile(blob, destination, { mode, main }, true);
+}
+
+// Describes a file written or kept at `destination`.
+function pulledFile(
+  blob: TitledBlob,
+  destination: string,
+  { mode, main }: { mode: number; main: boolean },
+  existing: boolean,
+): PulledFile {
+  const { title, descriptor } = blob;
+  return {
+    title,
+    path: destination,
+    digest: descriptor.digest,
+    size: descriptor.size,
+    mode,
+    main,
+    kind: 'file',
+    existing,
+  };
+}
+
+// Set-user-ID, set-group-ID and sticky bits from an artifact are never applied.
+function fileMode(descriptor: Descriptor): { main: boolean; mode: number } {
+  const main = descriptor.annotations?.[FILE_MAIN] === 'true';
+  const mode = (parseFileMode(descriptor.annotations?.[FILE_MODE]) ?? (main ? 0o755 : 0o644)) & 0o777;
+  return { main, mode };
 }
 
 async function downloadFile(
@@ -110,9 +174,7 @@ async function downloadFile(
 ): Promise<PulledFile> {
   const { title, descriptor } = blob;
   const onProgress = options.onProgress;
-  const main = descriptor.annotations?.[FILE_MAIN] === 'true';
-  // Set-user-ID, set-group-ID and sticky bits from an artifact are never applied.
-  const mode = (parseFileMode(descriptor.annotations?.[FILE_MODE]) ?? (main ? 0o755 : 0o644)) & 0o777;
+  const { main, mode } = fileMode(descriptor);
   const destination = join(folder, title);
   const partial = partialPath(folder, descriptor, title);
   const report = (transferred: number, state: 'started' | 'running' | 'done') =>
@@ -137,6 +199,7 @@ async function downloadFile(
       mode: 0o755,
       main,
       kind: 'directory',
+      existing: false,
     };
   }
   await syncFile(partial);
@@ -158,15 +221,7 @@ async function downloadFile(
   }
   await syncFolder(folder);
   report(descriptor.size, 'done');
-  return {
-    title,
-    path: destination,
-    digest: descriptor.digest,
-    size: descriptor.size,
-    mode,
-    main,
-    kind: 'file',
-  };
+  return pulledFile(blob, destination, { mode, main }, false);
 }
 
 // Unpacks a verified directory blob into a fresh staging folder beside the destination, then moves

@@ -46,6 +46,18 @@ export interface PushOptions extends ConnectOptions {
    * digest, so each file is hashed before anything is sent.
    */
   mountFrom?: string;
+  /**
+   * Hash each file before sending any of its bytes, so that a blob the registry already has costs
+   * only a `HEAD`. By default a file over 4 MiB starts uploading while it is hashed, and a re-push
+   * sends bytes until the hash pass ends and a `HEAD` finds the blob (`--hash-first`).
+   * @default false
+   */
+  hashFirst?: boolean;
+  /**
+   * Stops the push: no new request starts, open upload sessions are deleted (`DELETE`), and the
+   * promise rejects with the signal's reason. The tag is not touched once the signal has aborted.
+   */
+  signal?: AbortSignal;
 }
 
 /** One file as pushed. */
@@ -56,7 +68,10 @@ export interface PushedFile {
   size: number;
   /** The platforms whose program this file is; empty for a file that ships with every platform. */
   platforms: string[];
-  /** False when the registry already had the blob. */
+  /**
+   * False when the registry already had the blob, including when an upload that had started while
+   * the file was hashed was stopped because the registry had it.
+   */
   uploaded: boolean;
   /** True for a folder, pushed as one tar+gzip blob. */
   directory: boolean;
@@ -78,6 +93,7 @@ export interface PushResult {
  * Publishes `inputs` under `reference`, which must carry a tag (the tag is the recorded version).
  * @throws InvalidInputError for a reference without a tag, a missing file or clashing titles.
  * @throws RegistryResponseError or RegistryConnectionError when the registry fails.
+ * @throws the reason of `options.signal` once it aborts.
  */
 export async function push(
   reference: string | Reference,
@@ -116,6 +132,7 @@ async function pushInspected(
   planArtifact(described);
   checkAnnotatedTitles(described, options.fileAnnotations);
 
+  const { signal } = options;
   return withClient(target, options, async (client) => {
     const { files, uploaded } = await uploadFiles(client, target.repository, described, {
       concurrency,
@@ -123,8 +140,17 @@ async function pushInspected(
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
       ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      ...(options.hashFirst ? { hashFirst: true } : {}),
+      ...(signal === undefined ? {} : { signal }),
     });
-    await client.uploadBlob(target.repository, EMPTY_CONFIG_DESCRIPTOR, () => EMPTY_CONFIG);
+    await client.uploadBlob(
+      target.repository,
+      EMPTY_CONFIG_DESCRIPTOR,
+      () => EMPTY_CONFIG,
+      signal === undefined ? {} : { signal },
+    );
+    // Once the signal has aborted no manifest goes out, so an interrupted push leaves the tag as it was.
+    signal?.throwIfAborted();
 
     const plan = planArtifact(files);
     const artifact = buildArtifact(plan, {
@@ -145,6 +171,7 @@ async function pushInspected(
       for (const built of artifact.manifests) {
         await client.putManifest(target.repository, built.digest, built.bytes, OCI_MANIFEST);
       }
+      signal?.throwIfAborted();
       digest = await client.putManifest(target.repository, tag, artifact.index.bytes, OCI_INDEX);
       mediaType = OCI_INDEX;
     }

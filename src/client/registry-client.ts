@@ -313,18 +313,20 @@ export class RegistryClient {
    *
    * @param open returns a fresh stream of the content, or of the inclusive byte `range` of it, each
    *   time it is called, because a request repeated after authentication cannot reuse a consumed stream.
+   * @param options.signal stops the upload, deletes its session and rejects with the signal's reason.
    * @returns whether bytes were sent (false when the blob existed).
    */
   async uploadBlob(
     repository: string,
     blob: { digest: Digest; size: number },
     open: (range?: ByteRange) => Readable | Buffer,
-    options: { chunkSize?: number } = {},
+    options: { chunkSize?: number; signal?: AbortSignal } = {},
   ): Promise<{ uploaded: boolean }> {
+    options.signal?.throwIfAborted();
     const existing = await this.headBlob(repository, blob.digest);
     if (existing !== undefined && existing.size === blob.size) return { uploaded: false };
 
-    await this.uploadMissingBlob(repository, blob, open, options.chunkSize);
+    await this.uploadMissingBlob(repository, blob, open, options.chunkSize, options.signal);
     return { uploaded: true };
   }
 
@@ -413,12 +415,12 @@ export class RegistryClient {
     await this.cancelUpload(session, scope);
     const blobWithDigest = { digest, size: blob.size };
     if (failure.status === 413) {
-      await this.uploadInChunks(repository, blobWithDigest, open, scope, minimum);
+      await this.uploadInChunks(repository, blobWithDigest, open, scope, minimum, signal);
     } else {
       // A 416 means that the session had data already, as after a PATCH repeated on a new
       // connection, so the form itself works.
       if (failure.status !== 416) this.streamedPatch = false;
-      await this.uploadMissingBlob(repository, blobWithDigest, open, options.chunkSize);
+      await this.uploadMissingBlob(repository, blobWithDigest, open, options.chunkSize, signal);
     }
     return { uploaded: true };
   }
@@ -605,18 +607,23 @@ export class RegistryClient {
     blob: { digest: Digest; size: number },
     open: (range?: ByteRange) => Readable | Buffer,
     requestedChunkSize: number | undefined,
+    signal?: AbortSignal,
   ): Promise<void> {
     const scope = repositoryScope(repository, true);
     let started: { response: Dispatcher.ResponseData; url: URL } | undefined;
     if (this.singlePost && requestedChunkSize === undefined && blob.size <= SINGLE_POST_MAX_SIZE) {
-      const posted = await this.postBlob(repository, blob, open, scope);
+      // An aborted single POST leaves no session that the client could delete: the registry
+      // returns a session's Location only in its response.
+      const posted = await this.postBlob(repository, blob, open, scope, signal);
       if (posted === 'created') return;
       started = posted;
     }
+    // The POST that opens a session gets no signal, as in uploadBlobWhileHashing.
     const { session, minimum } = await this.openSession(repository, scope, started);
     const chunkSize = requestedChunkSize === undefined ? undefined : Math.max(requestedChunkSize, minimum);
     try {
-      await this.sendContent(session, blob, open, scope, chunkSize);
+      signal?.throwIfAborted();
+      await this.sendContent(session, blob, open, scope, chunkSize, signal);
       return;
     } catch (error) {
       // The spec recommends a DELETE for a session the client gives up on, so the registry drops its data.
@@ -624,7 +631,7 @@ export class RegistryClient {
       const tooLarge = error instanceof RegistryResponseError && error.status === 413;
       if (!tooLarge || (chunkSize !== undefined && chunkSize < blob.size)) throw error;
     }
-    await this.uploadInChunks(repository, blob, open, scope, minimum);
+    await this.uploadInChunks(repository, blob, open, scope, minimum, signal);
   }
 
   // Opens an upload session with an empty POST ("Pushing Blobs"), or takes the session that a
@@ -670,11 +677,13 @@ export class RegistryClient {
     open: (range?: ByteRange) => Readable | Buffer,
     scope: Scope,
     minimum: number,
+    signal?: AbortSignal,
   ): Promise<void> {
     const chunkSize = Math.max(minimum, Math.min(FALLBACK_CHUNK_SIZE, Math.ceil(blob.size / 4)), 1);
     const { session: second } = await this.openSession(repository, scope);
     try {
-      await this.sendContent(second, blob, open, scope, chunkSize);
+      signal?.throwIfAborted();
+      await this.sendContent(second, blob, open, scope, chunkSize, signal);
     } catch (error) {
       await this.cancelUpload(second, scope);
       throw error;
@@ -727,6 +736,7 @@ export class RegistryClient {
     blob: { digest: Digest; size: number },
     open: (range?: ByteRange) => Readable | Buffer,
     scope: Scope,
+    signal: AbortSignal | undefined,
   ): Promise<'created' | { response: Dispatcher.ResponseData; url: URL } | undefined> {
     const url = this.url(`/v2/${repository}/blobs/uploads/`);
     url.searchParams.set('digest', blob.digest);
@@ -739,6 +749,7 @@ export class RegistryClient {
         body: () => open(),
         scope,
         expect: [201, 202],
+        ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {
       // A registry without the single POST may respond with 400, 404, 405 or 415. Authorization
@@ -767,6 +778,7 @@ export class RegistryClient {
     open: (range?: ByteRange) => Readable | Buffer,
     scope: Scope,
     chunkSize: number | undefined,
+    signal?: AbortSignal,
   ): Promise<void> {
     let target = session;
     if (chunkSize !== undefined && chunkSize > 0 && chunkSize < blob.size) {
@@ -784,6 +796,7 @@ export class RegistryClient {
           body: () => open({ start, end }),
           scope,
           expect: [202],
+          ...(signal === undefined ? {} : { signal }),
         });
         await discard(chunk.response.body);
         target = await this.uploadLocation('PATCH', chunk);
@@ -800,6 +813,7 @@ export class RegistryClient {
       body: () => open(),
       scope,
       expect: [201],
+      ...(signal === undefined ? {} : { signal }),
     });
     await discard(response.body);
   }

@@ -120,7 +120,7 @@ export async function unpackDirectory(
   const digest = digester.digest();
   if (options.contentDigest !== undefined && digest !== options.contentDigest) {
     throw new DigestMismatchError(
-      `directory ${name} unpacks to a tar archive with digest ${digest}, but its annotation names ${options.contentDigest}`,
+      `directory ${name} unpacks to a tar archive with digest ${digest}, but its annotation names ${options.contentDigest}: the blob itself matched its digest, so the publisher pushed an inconsistent folder; ask the publisher to push the release again`,
     );
   }
   await writer.finish();

@@ -30,7 +30,11 @@ export interface UploadFilesOptions {
   chunkSize?: number;
   /** A repository of the same registry to mount blobs from before uploading them. */
   mountFrom?: string;
+  /** Hash each file before any of its bytes are sent. @default false */
+  hashFirst?: boolean;
   onProgress?: ProgressListener;
+  /** Stops hashing and uploading; open upload sessions are deleted before the returned promise rejects. */
+  signal?: AbortSignal;
   /** The folder that folders are packed in. */
   workDir: string;
 }
@@ -47,6 +51,7 @@ export interface UploadedFiles {
  * Hashes (or packs) each described input and uploads its blob to `repository`, `concurrency`
  * files at a time. A path given more than once is read once.
  * @throws InvalidInputError for a file that changed while it was read.
+ * @throws the reason of `options.signal` once it aborts.
  * @throws RegistryResponseError or RegistryConnectionError when the registry fails.
  */
 export async function uploadFiles(
@@ -98,18 +103,20 @@ class FileUploader {
   ) {}
 
   async hashAndUpload(input: DescribedInput): Promise<InspectedFile> {
-    const { chunkSize, mountFrom } = this.options;
+    const { chunkSize, mountFrom, hashFirst, signal } = this.options;
+    signal?.throwIfAborted();
     const uploadWhileHashing = this.store.uploadBlobWhileHashing?.bind(this.store);
     if (
       !input.isDirectory &&
       uploadWhileHashing !== undefined &&
       chunkSize === undefined &&
-      mountFrom === undefined
+      mountFrom === undefined &&
+      !hashFirst
     ) {
       return this.uploadWhileHashing(input, uploadWhileHashing);
     }
 
-    const file = await completeInspection(input, this.options.workDir);
+    const file = await completeInspection(input, this.options.workDir, signal);
     const earlier = this.claims.get(file.digest);
     if (earlier !== undefined) {
       await earlier;
@@ -127,7 +134,7 @@ class FileUploader {
 
   // Uploads a blob whose digest is known, after a mount attempt when `mountFrom` is set.
   private async uploadHashed(file: InspectedFile, progress: UploadProgress): Promise<void> {
-    const { chunkSize, mountFrom } = this.options;
+    const { chunkSize, mountFrom, signal } = this.options;
     progress.start(file.digest);
     // A mounted blob costs the registry a link instead of a transfer; it counts as not uploaded.
     if (mountFrom !== undefined && (await this.store.mountBlob(this.repository, file.digest, mountFrom))) {
@@ -139,7 +146,10 @@ class FileUploader {
       this.repository,
       file,
       this.opener(source, file.size, progress),
-      chunkSize === undefined ? {} : { chunkSize },
+      {
+        ...(chunkSize === undefined ? {} : { chunkSize }),
+        ...(signal === undefined ? {} : { signal }),
+      },
     );
     if (result.uploaded) this.uploaded.add(file.digest);
     progress.finish(result.uploaded);
@@ -154,12 +164,17 @@ class FileUploader {
     const progress = new UploadProgress(this.options.onProgress, input.title, input.size);
     const cancel = new AbortController();
     const stopHashing = new AbortController();
+    // The caller's signal stops both the upload and the hash pass.
+    const { signal } = this.options;
+    const uploadSignal = signal === undefined ? cancel.signal : AbortSignal.any([cancel.signal, signal]);
+    const hashSignal =
+      signal === undefined ? stopHashing.signal : AbortSignal.any([stopHashing.signal, signal]);
     let uploading: Promise<{ uploaded: boolean }> | undefined;
     let earlier: Promise<void> | undefined;
 
     // The digest is claimed before the upload receives it, so the upload of a duplicate stops before
     // it sends its next request.
-    const hashing = hashFile(input.path, stopHashing.signal).then(({ digest, size }) => {
+    const hashing = hashFile(input.path, hashSignal).then(({ digest, size }) => {
       checkUnchanged(input, size);
       earlier = this.claims.get(digest);
       if (earlier !== undefined) {
@@ -180,7 +195,7 @@ class FileUploader {
       this.repository,
       { size: input.size, digest: hashing },
       this.opener(input.path, input.size, progress),
-      { signal: cancel.signal },
+      { signal: uploadSignal },
     );
     // Attached at once, so that an upload failing while the hash pass runs is not an unhandled rejection.
     uploading.catch(() => undefined);

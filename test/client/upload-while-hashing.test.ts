@@ -179,6 +179,39 @@ function defineCases(
       if (registry.openSessions) assert.equal(await registry.openSessions(), 0);
     });
 
+    it('sends no bytes of a blob the registry has with hashFirst', async () => {
+      const first = await through();
+      await push(`${first.host}/hashing/first:1`, [{ path: large }], { credentials: noCredentials });
+      await first.close();
+
+      const recorder = await through();
+      const events: TransferProgress[] = [];
+      const result = await push(`${recorder.host}/hashing/first:2`, [{ path: large }], {
+        credentials: noCredentials,
+        hashFirst: true,
+        onProgress: (progress) => events.push(progress),
+      });
+
+      assert.equal(result.files[0]?.uploaded, false);
+      assert.equal(requestsTo(recorder, 'HEAD', digest)[0]?.outcome, 200);
+      assert.deepEqual(requestsTo(recorder, 'PATCH'), [], 'no PATCH is sent');
+      const bodies = requestsTo(recorder, 'PUT', '/blobs/uploads/').filter(
+        (request) => request.query.get('digest') === digest,
+      );
+      assert.deepEqual(bodies, [], 'no PUT carries the blob');
+      const posts = requestsTo(recorder, 'POST', '/blobs/uploads/').filter(
+        (request) => Number(request.headers['content-length'] ?? 0) > 0,
+      );
+      assert.ok(
+        posts.every((request) => request.query.get('digest') !== digest),
+        'no POST carries the blob',
+      );
+      assert.deepEqual(
+        events.map((event) => event.state),
+        ['started', 'skipped'],
+      );
+    });
+
     it('falls back when the registry rejects the PATCH', async () => {
       const second = join(work, 'second.bin');
       const secondContent = randomBytes(LARGE_SIZE);
