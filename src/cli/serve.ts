@@ -72,7 +72,13 @@ export function registerServe(program: Command): void {
         verifyBlobs?: boolean;
       }) => {
         const config = options.config === undefined ? undefined : await loadConfig(options.config);
-        const logger = pino({ name: 'ocidrop', level: options.logLevel }, pino.destination(2));
+        // Synchronous writes keep the lines in the order they were logged up to process.exit. With
+        // asynchronous ones, the exit handler writes the buffered `stopped` while the write of
+        // `shutting down` is still in flight, so the two lines came out swapped.
+        const logger = pino(
+          { name: 'ocidrop', level: options.logLevel },
+          pino.destination({ dest: 2, sync: true }),
+        );
         const running = await startServer({
           dataDir: options.data,
           host: options.host,
@@ -104,9 +110,9 @@ export function registerServe(program: Command): void {
           `  link:  ocidrop link hello:1.0.0 --expires 24h${options.config ? ` --config ${options.config}` : ''}`,
         );
         process.stdout.write(`${lines.join('\n')}\n`);
+        // The server logs `shutting down` and then `stopped`, so both lines come from one place in order.
         const stop = (signal: NodeJS.Signals): void => {
-          logger.info({ signal }, 'shutting down');
-          running.close().then(
+          running.close(signal).then(
             () => process.exit(0),
             () => process.exit(1),
           );

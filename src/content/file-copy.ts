@@ -11,13 +11,16 @@
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { DigestMismatchError } from '../oci/errors.js';
+import { DestinationClosedError } from './client-abort.js';
 import { type ReadBudget, servingReads } from './read-budget.js';
 
 /**
  * Writes `length` bytes of the file at `path` from offset `start` to `destination`, without ending
  * it. The file is opened before anything is written, so a missing file fails before any byte.
- * @throws the error of the open, a read or a write; `ERR_STREAM_PREMATURE_CLOSE` when `destination`
- *   closes first; an error naming the file when it is shorter than `start + length`.
+ * @throws the error of the open or a read of the file. DestinationClosedError when `destination`
+ *   fails or closes before the copy ends, whatever the reason the stream gives. DigestMismatchError
+ *   naming the file when it is shorter than `start + length`.
  */
 export async function copyFileTo(
   path: string,
@@ -42,7 +45,7 @@ export async function copyFileTo(
       while (filled < count) {
         const { bytesRead } = await handle.read(buffer, filled, count - filled, position + filled);
         if (bytesRead === 0) {
-          throw new Error(
+          throw new DigestMismatchError(
             `file ${path} is shorter than expected: it ended at ${position + filled} bytes, not ${end}`,
           );
         }
@@ -61,18 +64,23 @@ export async function copyFileTo(
 
 /**
  * Ends `destination` and resolves once it has finished.
- * @throws `ERR_STREAM_PREMATURE_CLOSE` when it closes first, or its error.
+ * @throws DestinationClosedError when it fails or closes before it has finished.
  */
 export async function endWritable(destination: Writable): Promise<void> {
   destination.end();
-  await finished(destination);
+  try {
+    await finished(destination);
+  } catch (error) {
+    throw new DestinationClosedError(error);
+  }
 }
 
-// Resolves when the writable has handed the chunk on (for a socket: to the kernel).
-// A failed write is awaited one turn later, so its rejection is marked as handled at once.
+// Resolves when the writable has handed the chunk on (for a socket: to the kernel). A failed
+// write (such as ERR_STREAM_DESTROYED after the client went away) becomes DestinationClosedError.
+// It is awaited one turn later, so its rejection is marked as handled at once.
 function writeChunk(destination: Writable, chunk: Buffer): Promise<void> {
   const written = new Promise<void>((resolve, reject) => {
-    destination.write(chunk, (error) => (error ? reject(error) : resolve()));
+    destination.write(chunk, (error) => (error ? reject(new DestinationClosedError(error)) : resolve()));
   });
   written.catch(() => {});
   return written;
@@ -86,12 +94,8 @@ function closeWatch(destination: Writable): { promise: Promise<never>; dispose()
   });
   // No caller awaits the promise once the copy is over, so its rejection must not count as unhandled.
   promise.catch(() => {});
-  const onClose = (): void => {
-    const error = new Error('the destination closed before the copy ended') as NodeJS.ErrnoException;
-    error.code = 'ERR_STREAM_PREMATURE_CLOSE';
-    fail(error);
-  };
-  const onError = (error: Error): void => fail(error);
+  const onClose = (): void => fail(new DestinationClosedError());
+  const onError = (error: Error): void => fail(new DestinationClosedError(error));
   if (destination.destroyed) onClose();
   destination.once('close', onClose);
   destination.once('error', onError);

@@ -23,6 +23,7 @@ export interface FetchedManifest {
 export interface BlobReader {
   /** Size of the whole blob in bytes. */
   size: number;
+  /** The bytes. A source may open it on first access, so a caller that never reads it keeps no file open. */
   stream: Readable;
   range?: ByteRange;
   /**
@@ -34,7 +35,8 @@ export interface BlobReader {
   /**
    * Set when the bytes come from a local file: writes them (the `range`, if any) to `destination`
    * without ending it, through two reused buffers, which is faster and lighter than piping
-   * `stream` (see `copyFileTo`). It destroys `stream`, which must not be used after the call.
+   * `stream` (see `copyFileTo`). It destroys `stream` if it was opened, and `stream` must not be
+   * used after the call. A destination that closes first fails it with `DestinationClosedError`.
    */
   writeTo?(destination: Writable): Promise<void>;
 }

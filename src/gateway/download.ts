@@ -10,11 +10,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { endWritable } from '../content/file-copy.js';
+import { contentRange, ifNoneMatchHolds, ifRangeHolds, parseRange } from '../content/http-conditions.js';
 import type { ContentSource } from '../content/source.js';
 import { createDigester, type Digest, type Digester, parseDigest } from '../oci/digest.js';
 import { DigestMismatchError } from '../oci/errors.js';
 import { GatewayError } from './errors.js';
-import { contentDisposition, contentRange, ifNoneMatchHolds, ifRangeHolds, parseRange } from './http.js';
+import { contentDisposition } from './http.js';
 
 /** How a file response may be cached and what it varies on. */
 export interface FileResponseOptions {
@@ -144,12 +145,6 @@ export async function sendFile(
   res.flushHeaders();
   await pipeline(reader.stream, check, res);
   return length;
-}
-
-/** Tells whether an error only means that the visitor went away before the response ended. */
-export function isClientAbort(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** Passes bytes through, hashing them, and releases the last chunk only when size and digest match. */

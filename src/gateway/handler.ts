@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { isClientAbort } from '../content/client-abort.js';
 import type { ContentSource } from '../content/source.js';
 import type { Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -25,7 +26,7 @@ import {
   type DetectedPlatform,
   detectPlatform,
 } from './detect.js';
-import { isClientAbort, sendFile } from './download.js';
+import { sendFile } from './download.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { renderInstallPs1, renderInstallSh } from './install.js';
 import { commandLineHint, downloadPath, filePath, pagePath, platformQuery } from './links.js';
@@ -616,6 +617,12 @@ class Gateway {
     const common =
       fromQuery === undefined && commonName !== undefined ? commonFileBuild(release, commonName) : undefined;
 
+    // A platform is needed only to choose between several builds that have the file. When one has it,
+    // that build is served, and when none has it, `soleHolder` throws FILE_NOT_FOUND.
+    const soleHolder = (): Build | undefined =>
+      commonName === undefined || commonName === '' ? undefined : buildWithOnly(release, commonName);
+    let only: Build | undefined;
+
     switch (selection.kind) {
       case 'exact':
         return { build: selection.build, fromHeaders, emulated: false, portable: false };
@@ -631,6 +638,8 @@ class Gateway {
         if (selection.portable)
           return { build: selection.portable, fromHeaders, emulated: false, portable: true };
         if (common !== undefined) return { build: common, fromHeaders, emulated: false, portable: false };
+        only = soleHolder();
+        if (only !== undefined) return { build: only, fromHeaders, emulated: false, portable: false };
         throw new GatewayError(
           'PLATFORM_UNKNOWN',
           `cannot tell which build of ${release.repository} ${release.version} fits this client; add ?os=OS&arch=ARCH, one of: ${availableText}`,
@@ -638,6 +647,8 @@ class Gateway {
         );
       case 'unknown':
         if (common !== undefined) return { build: common, fromHeaders, emulated: false, portable: false };
+        only = soleHolder();
+        if (only !== undefined) return { build: only, fromHeaders, emulated: false, portable: false };
         throw new GatewayError(
           'PLATFORM_UNKNOWN',
           `cannot tell which build of ${release.repository} ${release.version} fits this client; add ?os=OS&arch=ARCH, one of: ${availableText}${commandLineHint(context.req, context.baseUrl, available)}`,
@@ -664,7 +675,7 @@ class Gateway {
     format: ErrorFormat,
     route: Route | undefined,
   ): void {
-    if (isClientAbort(error) && res.headersSent) {
+    if (isClientAbort(req, res, error)) {
       res.destroy();
       return;
     }
@@ -857,4 +868,21 @@ function errorFormatOfRoute(route: Route): ErrorFormat {
 function stripQuery(path: string): string {
   const question = path.indexOf('?');
   return question < 0 ? path : path.slice(0, question);
+}
+
+/**
+ * Returns the one build of `release` that has a file `name`, or undefined when several builds have it.
+ * @throws GatewayError `FILE_NOT_FOUND`, listing the files of every build, when no build has it.
+ */
+function buildWithOnly(release: Release, name: string): Build | undefined {
+  const holders = release.builds.filter((build) => findFile(build.files, name) !== undefined);
+  if (holders.length === 1) return holders[0];
+  if (holders.length > 1) return undefined;
+
+  const files = [...new Set(release.builds.flatMap((build) => build.files.map((file) => file.name)))].sort();
+  throw new GatewayError(
+    'FILE_NOT_FOUND',
+    `${release.repository} ${release.version} has no file ${JSON.stringify(name)} in any build; files: ${files.join(', ') || 'none'}`,
+    { repository: release.repository, version: release.version, files },
+  );
 }

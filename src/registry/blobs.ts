@@ -4,51 +4,77 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { endWritable } from '../content/file-copy.js';
+import { contentRange, ifNoneMatchHolds, ifRangeHolds, parseRange } from '../content/http-conditions.js';
 import { type Digest, isDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isRepositoryName } from '../oci/reference.js';
 import { parseDigestOrThrow } from '../storage/fs-blobs.js';
 import type { AccessScope } from './access.js';
 import { discardBody, queryValue, type RequestContext, sendEmpty } from './context.js';
-import { API_VERSION_HEADER, contentLength, parseByteRange, parseChunkRange, uploadRange } from './http.js';
+import { API_VERSION_HEADER, contentLength, parseChunkRange, uploadRange } from './http.js';
 
 /** Checks a blob's access before a cross-repository mount reads the source repository. */
 export type MountCheck = (scope: AccessScope) => Promise<boolean>;
 
-/** `HEAD` and `GET /v2/<name>/blobs/<digest>`, with `Range` requests served as `206`. */
+/**
+ * `HEAD` and `GET /v2/<name>/blobs/<digest>`, with conditional and range requests as RFC 9110
+ * defines them for a blob whose entity tag is its digest: `If-None-Match` that matches gets `304`,
+ * a single satisfiable `Range` gets `206` unless an `If-Range` with another entity tag is present,
+ * and a valid range past the end gets `416` `RANGE_INVALID` with the blob's size in `Content-Range`.
+ * A `Range` with invalid syntax, several ranges or another unit is ignored, and the whole blob is sent.
+ */
 export async function getBlob(ctx: RequestContext, name: string, digest: string): Promise<void> {
   const checked = toDigest(digest);
   const info = await ctx.store.statBlob(name, checked);
-  let range: ReturnType<typeof parseByteRange>;
-  try {
-    range = parseByteRange(ctx.req.headers.range, info.size);
-  } catch (error) {
-    // RFC 9110 requires a 416 to carry the size of the whole representation.
-    ctx.res.setHeader('Content-Range', `bytes */${info.size}`);
-    throw error;
-  }
+  const etag = `"${checked}"`;
   const headers: Record<string, string | number> = {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': checked,
     'Accept-Ranges': 'bytes',
-    ETag: `"${checked}"`,
+    ETag: etag,
     'Cache-Control': 'max-age=31536000',
   };
-  if (ctx.req.method === 'HEAD') {
-    sendEmpty(ctx, 200, { ...headers, 'Content-Length': info.size });
+  const { req, res } = ctx;
+
+  if (ifNoneMatchHolds(headerValue(req.headers['if-none-match']), etag)) {
+    // RFC 9110 section 15.4.5: a 304 has no body and no Content-Length of its own.
+    res.statusCode = 304;
+    res.setHeader(API_VERSION_HEADER[0], API_VERSION_HEADER[1]);
+    for (const [header, value] of Object.entries(headers)) res.setHeader(header, value);
+    res.end();
+    return;
+  }
+
+  // Blobs have no Last-Modified date, so only an entity tag can make If-Range hold.
+  const rangeHeader = ifRangeHolds(headerValue(req.headers['if-range']), etag, undefined)
+    ? headerValue(req.headers.range)
+    : undefined;
+  const request = parseRange(rangeHeader, info.size);
+  if (request.kind === 'unsatisfiable') {
+    // RFC 9110 section 15.5.17 requires a 416 to carry the size of the whole representation.
+    res.setHeader('Content-Range', `bytes */${info.size}`);
+    throw new RegistryError(
+      'RANGE_INVALID',
+      `range ${JSON.stringify(rangeHeader)} is outside the blob of ${info.size} bytes`,
+      { size: info.size },
+    );
+  }
+  const range = request.kind === 'partial' ? request.range : undefined;
+  if (range) {
+    headers['Content-Range'] = contentRange(range, info.size);
+    headers['Content-Length'] = range.end - range.start + 1;
+  } else {
+    headers['Content-Length'] = info.size;
+  }
+
+  if (req.method === 'HEAD') {
+    sendEmpty(ctx, range ? 206 : 200, headers);
     return;
   }
   const reader = await ctx.store.blob(name, checked, range);
-  const { res } = ctx;
   res.statusCode = range ? 206 : 200;
   res.setHeader(API_VERSION_HEADER[0], API_VERSION_HEADER[1]);
   for (const [header, value] of Object.entries(headers)) res.setHeader(header, value);
-  if (range) {
-    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${reader.size}`);
-    res.setHeader('Content-Length', range.end - range.start + 1);
-  } else {
-    res.setHeader('Content-Length', reader.size);
-  }
   if (reader.writeTo === undefined) {
     await pipeline(reader.stream, res);
     return;
@@ -269,4 +295,9 @@ function sessionHeaders(name: string, id: string, size: number): Record<string, 
 function toDigest(value: string): Digest {
   parseDigestOrThrow(value);
   return value as Digest;
+}
+
+// Node joins repeated headers with a comma, except a few that it keeps as arrays.
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

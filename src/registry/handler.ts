@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { isClientAbort } from '../content/client-abort.js';
 import { RegistryError } from '../oci/errors.js';
 import { isRepositoryName } from '../oci/reference.js';
 import type { FsStore } from '../storage/fs-store.js';
@@ -25,11 +26,7 @@ import { listReferrers, listRepositories, listTags } from './listing.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { matchRoute, type Route } from './routes.js';
 import { TokenRequestError } from './token-endpoint.js';
-import {
-  UPLOAD_RETRY_AFTER_SECONDS,
-  UploadSessionLimit,
-  type UploadSessionLimitOptions,
-} from './upload-limit.js';
+import { UploadLimitError, UploadSessionLimit, type UploadSessionLimitOptions } from './upload-limit.js';
 
 /**
  * Path of the token endpoint of the Docker token flow, served when the access policy issues
@@ -209,11 +206,15 @@ async function dispatch(
         else if (method === 'PATCH') await patchUpload(ctx, route.name, route.id);
         else if (method === 'PUT') await completeUpload(ctx, route.name, route.id);
         else await cancelUpload(ctx, route.name, route.id);
-      } finally {
+      } catch (error) {
         if (method === 'PUT' || method === 'DELETE')
           await forgetEndedSession(ctx, uploadLimit, route.name, route.id);
         else uploadLimit.touch(route.id);
+        throw error;
       }
+      // The response is sent, but no I/O has run since, so the client's next request sees the slot free.
+      if (method === 'PUT' || method === 'DELETE') uploadLimit.closed(route.id, route.name);
+      else uploadLimit.touch(route.id);
       return;
   }
 }
@@ -224,12 +225,12 @@ function reserveUploadSession(ctx: RequestContext, limit: UploadSessionLimit, re
     return limit.reserve(repository);
   } catch (error) {
     ctx.req.resume();
-    ctx.res.setHeader('Retry-After', String(UPLOAD_RETRY_AFTER_SECONDS));
+    if (error instanceof UploadLimitError) ctx.res.setHeader('Retry-After', String(error.retryAfterSeconds));
     throw error;
   }
 }
 
-// A PUT or DELETE removes its session unless it failed before reaching it, so the store decides.
+// A failed PUT or DELETE removes its session only when it failed after reaching it, so the store decides.
 async function forgetEndedSession(
   ctx: RequestContext,
   limit: UploadSessionLimit,
@@ -283,13 +284,6 @@ async function canAccess(
   } catch {
     return false;
   }
-}
-
-// The connection is gone and the error is the one its loss raised while the body was read.
-function isClientAbort(req: IncomingMessage, res: ServerResponse, error: unknown): boolean {
-  if (!(req.destroyed || res.destroyed) || req.complete) return false;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNABORTED';
 }
 
 function pathOf(req: IncomingMessage): string {

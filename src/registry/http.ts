@@ -157,41 +157,7 @@ export function parseChunkRange(value: string | undefined): ByteRange | undefine
   return range;
 }
 
-/**
- * Parses a `Range: bytes=...` request header for a blob of `size` bytes (RFC 9110, section 14.2).
- * Returns `undefined` for no header or a form for which the registry sends the whole blob
- * (several ranges, another unit).
- * @throws RegistryError `RANGE_INVALID` for a single range that lies outside the blob.
- */
-export function parseByteRange(value: string | undefined, size: number): ByteRange | undefined {
-  if (value === undefined) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!match) return undefined;
-  const [, first = '', last = ''] = match;
-  let range: ByteRange;
-  if (first === '' && last === '') return undefined;
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0) throw unsatisfiable(value, size);
-    range = { start: Math.max(0, size - suffix), end: size - 1 };
-  } else {
-    const start = Number(first);
-    const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-    range = { start, end };
-  }
-  if (range.start >= size || range.start > range.end) throw unsatisfiable(value, size);
-  return range;
-}
-
 /** Formats the `Range` header of an upload session holding `size` bytes: `0-<last byte>`. */
 export function uploadRange(size: number): string {
   return `0-${Math.max(0, size - 1)}`;
-}
-
-function unsatisfiable(value: string, size: number): RegistryError {
-  return new RegistryError(
-    'RANGE_INVALID',
-    `range ${JSON.stringify(value)} is outside the blob of ${size} bytes`,
-    { size },
-  );
 }

@@ -13,8 +13,20 @@ export const DEFAULT_MAX_UPLOAD_SESSIONS_PER_REPOSITORY = 100;
 /** Open upload sessions allowed in the whole registry by default. */
 export const DEFAULT_MAX_UPLOAD_SESSIONS = 1000;
 
-/** Seconds sent in `Retry-After` when the cap is reached. */
-export const UPLOAD_RETRY_AFTER_SECONDS = 60;
+/**
+ * A `POST` that would open a session past the cap: `429 TOOMANYREQUESTS`, with the seconds until
+ * the oldest idle session that counts against the cap expires, which the server sends as `Retry-After`.
+ */
+export class UploadLimitError extends RegistryError {
+  override name = 'UploadLimitError';
+  /** Seconds until a slot frees by expiry, at least 1. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super('TOOMANYREQUESTS', message, { retryAfter: retryAfterSeconds });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
 
 /** Options of {@link UploadSessionLimit}. */
 export interface UploadSessionLimitOptions {
@@ -64,7 +76,7 @@ export class UploadSessionLimit {
   /**
    * Reserves a slot for a session in `repository` before it is created. The caller passes the
    * returned key to {@link opened} with the new session id, or to {@link closed} when none was opened.
-   * @throws RegistryError `TOOMANYREQUESTS` (429) when the repository or the registry is at its cap.
+   * @throws UploadLimitError (429 `TOOMANYREQUESTS`) when the repository or the registry is at its cap.
    */
   reserve(repository: string, now = Date.now()): string {
     this.prune(now);
@@ -72,14 +84,14 @@ export class UploadSessionLimit {
     for (const entry of this.sessions.values()) if (entry.repository === repository) inRepository++;
 
     if (inRepository >= this.perRepository || this.sessions.size >= this.total) {
-      const scope =
-        inRepository >= this.perRepository
-          ? `repository ${repository} has ${inRepository} open upload sessions, the maximum`
-          : `the registry has ${this.sessions.size} open upload sessions, the maximum`;
-      throw new RegistryError(
-        'TOOMANYREQUESTS',
-        `${scope}; complete or cancel one, or retry after ${UPLOAD_RETRY_AFTER_SECONDS} seconds`,
-        { retryAfter: UPLOAD_RETRY_AFTER_SECONDS },
+      const full = inRepository >= this.perRepository;
+      const scope = full
+        ? `repository ${repository} has ${inRepository} open upload sessions, the maximum`
+        : `the registry has ${this.sessions.size} open upload sessions, the maximum`;
+      const seconds = this.secondsUntilExpiry(full ? repository : undefined, now);
+      throw new UploadLimitError(
+        `${scope}. Complete a session with PUT or cancel it with DELETE /v2/<name>/blobs/uploads/<id> to free a slot now, or retry after ${seconds} seconds, when the oldest idle session expires`,
+        seconds,
       );
     }
     const key = `reservation:${this.nextReservation++}`;
@@ -113,6 +125,16 @@ export class UploadSessionLimit {
   /** Number of sessions and reservations counted now. */
   get size(): number {
     return this.sessions.size;
+  }
+
+  // Seconds until the least recently used session of `repository` (or of any repository) expires.
+  private secondsUntilExpiry(repository: string | undefined, now: number): number {
+    let oldest = now;
+    for (const entry of this.sessions.values()) {
+      if (repository === undefined || entry.repository === repository)
+        oldest = Math.min(oldest, entry.lastSeen);
+    }
+    return Math.max(1, Math.ceil((oldest + this.ttlMs - now) / 1000));
   }
 
   // Drops sessions the store would have expired, because nothing tells this class about expiry.

@@ -66,8 +66,12 @@ export interface RunningServer {
   store: FsStore | undefined;
   /** The gateway's metrics, as `/-/metrics` renders them. */
   metrics: GatewayMetrics;
-  /** Stops accepting connections, lets running requests finish for up to 30 s, then closes the rest. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, lets running requests finish for up to 30 s, then closes the rest.
+   * Logs `shutting down` (with `signal`, when given) at once and `stopped` at the end, once
+   * however many times it is called.
+   */
+  close(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -162,8 +166,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   );
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (signal?: NodeJS.Signals): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
+      logger.info(signal === undefined ? {} : { signal }, 'shutting down');
       const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       timer.unref();
       server.close(() => {

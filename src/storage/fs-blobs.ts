@@ -2,9 +2,10 @@
  * The shared blob folder of the filesystem store: `blobs/<algorithm>/<hex>`, each blob stored
  * once whatever the number of repositories that contain it.
  */
+import { createReadStream } from 'node:fs';
 import { type FileHandle, link, mkdir, open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { copyFileTo } from '../content/file-copy.js';
 import { openWithLease } from '../content/read-budget.js';
 import type { BlobReader, ByteRange } from '../content/source.js';
@@ -208,46 +209,59 @@ export class BatchedFileWriter {
   }
 }
 
-/** Opens a blob file and returns a reader over the whole file or `range`. */
+/**
+ * Opens a blob file and returns a reader over the whole file or `range`.
+ *
+ * The file is only checked here (it exists, and `range` fits its size), and no file handle stays
+ * open, so a caller that uses neither `stream` nor `writeTo` leaks nothing. `stream` opens the file
+ * and leases its read size on first access. `writeTo` opens the file for its own copy and never
+ * creates `stream`, so a download leases from the read budget once.
+ *
+ * NOTE: the file is opened again by path when it is read, so a blob deleted in between fails as a
+ * read error (`ENOENT`) of `stream` or `writeTo` rather than as `BLOB_UNKNOWN` from this function.
+ */
 export async function openBlobFile(path: string, digest: Digest, range?: ByteRange): Promise<BlobReader> {
-  let handle: Awaited<ReturnType<typeof open>>;
+  let size: number;
   try {
-    handle = await open(path, 'r');
+    size = (await stat(path)).size;
   } catch (error) {
     throw blobError(error, digest);
   }
-  try {
-    const { size } = await handle.stat();
-    if (range) checkRange(range, size);
-    if (size === 0) {
-      // A read stream over zero bytes with start 0 and no end works; an explicit end would not.
-      return { size, stream: handle.createReadStream({ autoClose: true }), verified: true };
-    }
-    const bytes = range ? range.end - range.start + 1 : size;
-    const stream = openWithLease(bytes, (highWaterMark) =>
-      handle.createReadStream(
-        range
-          ? { start: range.start, end: range.end, autoClose: true, highWaterMark }
-          : { autoClose: true, highWaterMark },
+  if (range) checkRange(range, size);
+
+  const bytes = range ? range.end - range.start + 1 : size;
+  let stream: Readable | undefined;
+  const openStream = (): Readable => {
+    // A read stream over zero bytes with start 0 and no end works; an explicit end would not.
+    if (size === 0) return createReadStream(path);
+    return openWithLease(bytes, (highWaterMark) =>
+      createReadStream(
+        path,
+        range ? { start: range.start, end: range.end, highWaterMark } : { highWaterMark },
       ),
     );
-    const writeTo = async (destination: Writable): Promise<void> => {
-      stream.destroy();
-      try {
-        await copyFileTo(path, range?.start ?? 0, bytes, destination);
-      } catch (error) {
-        throw blobError(error, digest);
-      }
-    };
-    // Every blob file was checked against its digest before it was moved into place, and its name
-    // is that digest, so readers may skip hashing it again.
-    return range
-      ? { size, stream, range, verified: true, writeTo }
-      : { size, stream, verified: true, writeTo };
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
+  };
+  const writeTo = async (destination: Writable): Promise<void> => {
+    stream?.destroy();
+    try {
+      await copyFileTo(path, range?.start ?? 0, bytes, destination);
+    } catch (error) {
+      throw blobError(error, digest);
+    }
+  };
+  // Every blob file was checked against its digest before it was moved into place, and its name
+  // is that digest, so readers may skip hashing it again.
+  const reader: BlobReader = {
+    size,
+    get stream(): Readable {
+      stream ??= openStream();
+      return stream;
+    },
+    verified: true,
+    writeTo,
+  };
+  if (range) reader.range = range;
+  return reader;
 }
 
 /** Parses a digest and turns a bad one into `DIGEST_INVALID`. */

@@ -57,12 +57,42 @@ describe('copyFileTo', () => {
     const budget = new ReadBudget();
     await assert.rejects(
       copyFileTo(short, 0, CONTENT.byteLength, collector().sink, budget),
-      (error: Error) => {
+      (error: Error & { code?: string }) => {
         assert.match(error.message, /short is shorter than expected: it ended at 2097162 bytes, not 5243003/);
+        assert.equal(error.name, 'DigestMismatchError');
+        assert.equal(error.code, 'ERR_DIGEST_MISMATCH');
         return true;
       },
     );
     assert.equal(budget.free, budget.total);
+  });
+
+  it('reports a destroyed destination as DestinationClosedError', async () => {
+    const budget = new ReadBudget();
+    const target = collector();
+    target.sink.destroy();
+    await assert.rejects(copyFileTo(path, 0, CONTENT.byteLength, target.sink, budget), {
+      name: 'DestinationClosedError',
+      code: 'ERR_STREAM_PREMATURE_CLOSE',
+    });
+    assert.equal(budget.free, budget.total);
+  });
+
+  it('reports a failed write as DestinationClosedError with its cause', async () => {
+    const broken = new Error('write after the peer left') as Error & { code: string };
+    broken.code = 'ERR_STREAM_DESTROYED';
+    const sink = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(broken);
+      },
+    });
+    sink.on('error', () => {});
+    await assert.rejects(copyFileTo(path, 0, CONTENT.byteLength, sink, new ReadBudget()), (error: Error) => {
+      assert.equal(error.name, 'DestinationClosedError');
+      assert.equal((error as Error & { code?: string }).code, 'ERR_STREAM_PREMATURE_CLOSE');
+      assert.equal(error.cause, broken);
+      return true;
+    });
   });
 
   it('fails before writing anything when the file is missing', async () => {
@@ -133,6 +163,8 @@ describe('copyFileTo into HTTP responses', () => {
     });
     await until(() => outcomes.length === 1);
     assert.ok(outcomes[0] instanceof Error, 'the copy reports the cut');
+    assert.equal(outcomes[0].name, 'DestinationClosedError');
+    assert.equal((outcomes[0] as Error & { code?: string }).code, 'ERR_STREAM_PREMATURE_CLOSE');
     assert.equal(budget.free, budget.total);
   });
 });

@@ -66,6 +66,9 @@ describe('blob streams of the embedded store', () => {
   it('returns the budget on close', async () => {
     assert.equal(servingReads.free, DEFAULT_READ_BUDGET);
     const readers = await Promise.all(Array.from({ length: 40 }, () => store.blob('app', digest)));
+    assert.equal(servingReads.free, DEFAULT_READ_BUDGET, 'a reader leases nothing before its stream is used');
+    const streams = readers.map((reader) => reader.stream);
+    assert.equal(streams.length, 40);
     assert.ok(servingReads.free < MAX_READ_SIZE, 'forty open streams spend the budget');
     assert.equal(readers[0]!.stream.readableHighWaterMark, MAX_READ_SIZE);
     assert.equal(readers.at(-1)!.stream.readableHighWaterMark, MIN_READ_SIZE);

@@ -141,6 +141,32 @@ describe('file common to every platform', () => {
     );
   });
 
+  it('unknown name answers 404 with the files', async () => {
+    const response = await get('/hello/1.1.0/files/nosuch.txt', { 'user-agent': CURL });
+    assert.equal(response.status, 404);
+    const body = (await response.json()) as { error: { code: string; message: string; files: string[] } };
+    assert.equal(body.error.code, 'FILE_NOT_FOUND');
+    assert.match(body.error.message, /has no file "nosuch\.txt" in any build/);
+    for (const name of ['hello', 'hello.exe', 'hello.toml']) assert.ok(body.error.files.includes(name), name);
+  });
+
+  it('name in several builds needs a platform', async () => {
+    const response = await get('/hello/1.1.0/files/hello', { 'user-agent': CURL });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'PLATFORM_UNKNOWN');
+  });
+
+  it('name in one build downloads from it', async () => {
+    const response = await get('/hello/1.1.0/files/hello.exe', { 'user-agent': CURL });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('ocidrop-platform'), 'windows/amd64');
+    assert.deepEqual(
+      Buffer.from(await response.arrayBuffer()),
+      files['1.1.0']!['windows/amd64']!['hello.exe'],
+    );
+  });
+
   it('latest.json lists common files and platforms', async () => {
     const response = await get('/hello/latest.json?current=1.0.0', { 'user-agent': CURL });
     assert.equal(response.status, 200);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ifNoneMatchHolds, ifRangeHolds, parseRange } from '../../src/content/http-conditions.js';
 import type { DetectedPlatform } from '../../src/gateway/detect.js';
 import { escapeHtml, html } from '../../src/gateway/html.js';
-import { contentDisposition, ifNoneMatchHolds, ifRangeHolds, parseRange } from '../../src/gateway/http.js';
+import { contentDisposition } from '../../src/gateway/http.js';
 import { psQuote, shQuote } from '../../src/gateway/install.js';
 import { type Build, isContainerImage, toBuild } from '../../src/gateway/release.js';
 import { parseRoute } from '../../src/gateway/routes.js';

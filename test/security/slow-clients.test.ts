@@ -5,6 +5,7 @@
  * minimum body rate, while a steady upload that takes longer than one window is not.
  */
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,8 @@ describe('slow clients', () => {
 
   it('header drip is cut off', { timeout: CUT_OFF_WITHIN_MS + 30_000 }, async () => {
     const stop = AbortSignal.timeout(CUT_OFF_WITHIN_MS);
+    // Every slow client listens to the one signal.
+    setMaxListeners(SLOW_CLIENTS + 1, stop);
     const drips = Array.from({ length: SLOW_CLIENTS }, () => dripHeaders(serve.url, stop));
 
     // While the slow clients hold their connections, others are served at once.
