@@ -55,16 +55,20 @@ export interface InterruptHandler {
   dispose(): void;
 }
 
+// The signals that stop a command, with their numbers, which are the same on Linux and macOS.
+const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+const INTERRUPTS = Object.keys(SIGNAL_NUMBERS) as (keyof typeof SIGNAL_NUMBERS)[];
+
 /**
- * Aborts the returned signal on SIGINT (Ctrl-C) or SIGTERM, so that the command can clean up, such
+ * Aborts the returned signal on SIGINT (Ctrl-C), SIGTERM or SIGHUP (a closed terminal), so that the command can clean up, such
  * as deleting its upload sessions. Once the command has stopped it calls
  * {@link InterruptHandler.exitIfInterrupted}, which writes `message` to stderr and exits with
- * 128 + the signal number (130 or 143). When the cleanup takes longer than
+ * 128 + the signal number (130, 143 or 129). When the cleanup takes longer than
  * {@link INTERRUPT_CLEANUP_MS}, or a second signal arrives, the process exits at once the same way.
  */
 export function abortOnInterrupt(message: string): InterruptHandler {
   const controller = new AbortController();
-  let received: NodeJS.Signals | undefined;
+  let received: keyof typeof SIGNAL_NUMBERS | undefined;
   let exited = false;
   let deadline: NodeJS.Timeout | undefined;
 
@@ -73,9 +77,9 @@ export function abortOnInterrupt(message: string): InterruptHandler {
     exited = true;
     const what = received === 'SIGINT' ? 'interrupted' : 'terminated';
     process.stderr.write(`\nocidrop: ${what}: ${message}\n`);
-    process.exit(received === 'SIGINT' ? 130 : 143);
+    process.exit(128 + SIGNAL_NUMBERS[received]);
   };
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = (signal: keyof typeof SIGNAL_NUMBERS): void => {
     if (received !== undefined) {
       exit();
       return;
@@ -84,16 +88,14 @@ export function abortOnInterrupt(message: string): InterruptHandler {
     controller.abort(new Error(`${signal} received`));
     deadline = setTimeout(exit, INTERRUPT_CLEANUP_MS);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of INTERRUPTS) process.on(signal, onSignal);
 
   return {
     signal: controller.signal,
     exitIfInterrupted: exit,
     dispose() {
       clearTimeout(deadline);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of INTERRUPTS) process.off(signal, onSignal);
     },
   };
 }

@@ -54,7 +54,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--verify-blobs',
-      'hash every download of a stored blob to catch files changed on disk, at about a third of the speed (as verifyBlobs: true)',
+      'hash every gateway download of a stored blob to catch files changed on disk, at about a third of the speed (as verifyBlobs: true); registry GETs are not hashed, and pull checks digests itself',
     )
     .option('--log-level <level>', 'log level of the JSON log on stderr: error, warn, info or debug', 'info')
     .action(

@@ -3,6 +3,8 @@
  * CLI, `{"$manifest": {KEY: VALUE}, "<file title>": {KEY: VALUE}}`.
  */
 import { readFile } from 'node:fs/promises';
+import { TITLE } from '../oci/annotations.js';
+import { titleProblem } from '../oci/title.js';
 import { InvalidInputError } from './errors.js';
 
 /** The key of an annotation file whose annotations go on the manifest, as oras names it. */
@@ -63,6 +65,13 @@ export async function readAnnotationFile(path: string): Promise<AnnotationSet> {
     if (!isRecord(value) || !Object.values(value).every((entry) => typeof entry === 'string')) {
       throw new InvalidInputError(
         `the annotations of ${JSON.stringify(key)} in ${JSON.stringify(path)} are not an object of strings`,
+      );
+    }
+    const title = (value as Record<string, string>)[TITLE];
+    const problem = title === undefined ? undefined : titleProblem(title);
+    if (problem !== undefined) {
+      throw new InvalidInputError(
+        `the annotations of ${JSON.stringify(key)} in ${JSON.stringify(path)} set the title ${JSON.stringify(title)}, which pull and the download gateway would reject: ${problem}; choose a plain file name`,
       );
     }
     if (key === MANIFEST_ANNOTATIONS_KEY) result.manifest = value as Record<string, string>;

@@ -94,6 +94,13 @@ async function listTree(directory: string, prefix: string): Promise<string[]> {
   for (const name of names) {
     const path = join(directory, name);
     const entry = `${prefix}/${name}`;
+    // The same rule as the unpacking on pull, which would reject the whole folder for this entry.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters.
+    if (/[\u0000-\u001f\\]/.test(name)) {
+      throw new InvalidInputError(
+        `${JSON.stringify(path)} has a backslash or a control character in its name, so pull would reject the folder: rename it before pushing`,
+      );
+    }
     const info = await lstat(path);
     if (!(info.isFile() || info.isDirectory() || info.isSymbolicLink())) {
       throw new InvalidInputError(

@@ -20,6 +20,7 @@ const cases: { name: string; signal: NodeJS.Signals; code: number; args: string[
   { name: 'SIGINT while uploading and hashing', signal: 'SIGINT', code: 130, args: [], method: 'PATCH' },
   { name: 'SIGTERM while uploading and hashing', signal: 'SIGTERM', code: 143, args: [], method: 'PATCH' },
   { name: 'SIGINT with --hash-first', signal: 'SIGINT', code: 130, args: ['--hash-first'], method: 'PUT' },
+  { name: 'SIGHUP while uploading and hashing', signal: 'SIGHUP', code: 129, args: [], method: 'PATCH' },
 ];
 
 describe('push interrupted', () => {

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { UnsafeTitleError } from '../../src/client/errors.js';
+import { InvalidInputError, UnsafeTitleError } from '../../src/client/errors.js';
 import { push } from '../../src/client/push.js';
 import { attach } from '../../src/client/referrers.js';
 import { runCli } from '../helpers/cli.js';
@@ -100,6 +100,46 @@ describe('push and attach titles', () => {
     assert.match(result.stderr, /unsafe file title "\.\.\\\\evil\.txt"/);
     assert.match(result.stderr, /pull and the download gateway would reject it; rename the file/);
     assert.match(result.stderr, /\[ERR_UNSAFE_TITLE\]/);
+    assert.equal(proxy.requests.length, 0);
+  });
+
+  it('push rejects an unsafe name inside a folder', async () => {
+    const folder = join(work, 'site');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, '..\\bad.txt'), 'inside');
+
+    await assert.rejects(
+      push(`${proxy.host}/titles/site:1`, [{ path: folder }], { credentials: noCredentials }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidInputError, `got ${String(error)}`);
+        assert.match(error.message, /has a backslash or a control character in its name/);
+        assert.match(error.message, /rename it before pushing/);
+        return true;
+      },
+    );
+    const tagged = proxy.requests.filter(
+      (request) => request.method === 'PUT' && request.path.includes('/manifests/'),
+    );
+    assert.deepEqual(tagged, [], 'no manifest is sent');
+  });
+
+  it('cli push rejects an unsafe title from an annotation file', async () => {
+    const annotations = join(work, 'annotations.json');
+    await writeFile(
+      annotations,
+      JSON.stringify({ 'notes.txt': { 'org.opencontainers.image.title': '../x' } }),
+    );
+
+    const result = await runCli([
+      'push',
+      `${proxy.host}/titles/app:1`,
+      safe,
+      '--annotation-file',
+      annotations,
+    ]);
+
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /set the title "\.\.\/x", which pull and the download gateway would reject/);
     assert.equal(proxy.requests.length, 0);
   });
 
