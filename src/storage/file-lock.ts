@@ -1,9 +1,10 @@
 /**
  * A lock file shared by processes, so that `ocidrop gc` and `ocidrop serve` never rewrite one
- * repository's `index.json` at the same time. The lock is a file created with `O_EXCL`; a lock
- * older than {@link STALE_LOCK_MS} was left by a process that died and is taken over.
+ * repository's `index.json` at the same time. The lock is a file created with `O_EXCL` that holds
+ * the owner's process id. A lock whose owner no longer runs on this machine, or that is older than
+ * {@link STALE_LOCK_MS}, was left by a process that died (`kill -9`) and is taken over.
  */
-import { open, stat, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { OcidropError } from '../oci/errors.js';
 
 /** Age after which a lock file counts as abandoned. An index update takes milliseconds. */
@@ -39,7 +40,7 @@ export async function withFileLock<T>(path: string, task: () => Promise<T>): Pro
       (info) => Date.now() - info.mtimeMs,
       () => 0,
     );
-    if (age > STALE_LOCK_MS) {
+    if (age > STALE_LOCK_MS || (await ownerIsGone(path))) {
       await unlink(path).catch(() => {});
       continue;
     }
@@ -50,5 +51,24 @@ export async function withFileLock<T>(path: string, task: () => Promise<T>): Pro
     return await task();
   } finally {
     await unlink(path).catch(() => {});
+  }
+}
+
+// Tells whether the lock file names a process that no longer exists. An empty or unreadable file
+// (its owner may be between creating and writing it) counts as taken.
+// NOTE: a data folder shared between machines (NFS) would see other machines' ids as gone; such
+// setups are not supported, and the age rule still applies there.
+async function ownerIsGone(path: string): Promise<boolean> {
+  const owner = await readFile(path, 'utf8').then(
+    (text) => Number.parseInt(text, 10),
+    () => Number.NaN,
+  );
+  if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid) return false;
+  try {
+    process.kill(owner, 0);
+    return false;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
