@@ -180,7 +180,8 @@ describe('index lock file', () => {
   it('update waits for a lock another process holds', async () => {
     await store.putBlob('lock/held', chunks('{}'));
     const lock = join(store.repositoryFolder('lock/held'), '.index.json.lock');
-    await writeFile(lock, '99999\n');
+    // The parent process (the test runner) is alive, so its lock is not taken over.
+    await writeFile(lock, `${process.ppid}\n`);
     let done = false;
     const push = pushTagged('lock/held', 'v1').then(() => {
       done = true;
@@ -195,7 +196,8 @@ describe('index lock file', () => {
   it('stale lock is taken over', async () => {
     await store.putBlob('lock/stale', chunks('{}'));
     const lock = join(store.repositoryFolder('lock/stale'), '.index.json.lock');
-    await writeFile(lock, '99999\n');
+    // The parent process (the test runner) is alive, so its lock is not taken over.
+    await writeFile(lock, `${process.ppid}\n`);
     const old = new Date(Date.now() - 60_000);
     await utimes(lock, old, old);
     await pushTagged('lock/stale', 'v1');
