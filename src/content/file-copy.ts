@@ -8,6 +8,7 @@
  * is refilled only after the writable has called back for the write that used it, which is when
  * the socket no longer needs its bytes.
  */
+import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -31,34 +32,126 @@ export async function copyFileTo(
 ): Promise<void> {
   const handle = await open(path, 'r');
   const lease = budget.lease(length);
-  const closed = closeWatch(destination);
   try {
-    const buffers = [Buffer.allocUnsafeSlow(lease.size), Buffer.allocUnsafeSlow(lease.size)];
-    const writes: (Promise<void> | undefined)[] = [undefined, undefined];
-    let position = start;
-    const end = start + length;
-    for (let turn = 0; position < end; turn ^= 1) {
-      await Promise.race([writes[turn], closed.promise]);
-      const buffer = buffers[turn]!;
-      const count = Math.min(buffer.byteLength, end - position);
-      let filled = 0;
-      while (filled < count) {
-        const { bytesRead } = await handle.read(buffer, filled, count - filled, position + filled);
-        if (bytesRead === 0) {
-          throw new DigestMismatchError(
-            `file ${path} is shorter than expected: it ended at ${position + filled} bytes, not ${end}`,
-          );
-        }
-        filled += bytesRead;
-      }
-      position += filled;
-      writes[turn] = writeChunk(destination, buffer.subarray(0, filled));
-    }
-    await Promise.race([Promise.all(writes), closed.promise]);
+    await new Promise<void>((resolve, reject) => {
+      new FileCopy(handle.fd, path, start, start + length, destination, lease.size, (error) =>
+        error === undefined ? resolve() : reject(error),
+      ).pump();
+    });
   } finally {
-    closed.dispose();
     lease.release();
     await handle.close();
+  }
+}
+
+// The copy runs on callbacks rather than promises. A download of gigabytes takes hundreds of
+// thousands of turns, and a promise or closure per turn is garbage that piles up in the old
+// generation until a full collection: 200 downloads of 100 MiB took a server past 300 MB that way.
+class FileCopy {
+  private readonly buffers: [Buffer, Buffer];
+  private readonly writing = [false, false];
+  private readonly written: [(error?: Error | null) => void, (error?: Error | null) => void];
+  private position: number;
+  private turn = 0;
+  private filled = 0;
+  private reading = false;
+  private failure: Error | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly path: string,
+    start: number,
+    private readonly end: number,
+    private readonly destination: Writable,
+    bufferSize: number,
+    private readonly done: (error?: Error) => void,
+  ) {
+    this.position = start;
+    this.buffers = [Buffer.allocUnsafeSlow(bufferSize), Buffer.allocUnsafeSlow(bufferSize)];
+    this.written = [(error) => this.onWritten(0, error), (error) => this.onWritten(1, error)];
+    destination.once('close', this.onClose);
+    destination.once('error', this.onError);
+    if (destination.destroyed) this.fail(new DestinationClosedError());
+  }
+
+  // Starts the next read when its buffer is free, or settles when everything has been written.
+  pump(): void {
+    if (this.settled || this.reading) return;
+    if (this.failure !== undefined) {
+      this.settle(this.failure);
+      return;
+    }
+    if (this.position >= this.end) {
+      if (!this.writing[0] && !this.writing[1]) this.settle();
+      return;
+    }
+    if (this.writing[this.turn]) return;
+    this.reading = true;
+    const buffer = this.buffers[this.turn]!;
+    const count = Math.min(buffer.byteLength, this.end - this.position);
+    read(this.fd, buffer, this.filled, count - this.filled, this.position + this.filled, this.onRead);
+  }
+
+  private readonly onRead = (error: NodeJS.ErrnoException | null, bytesRead: number): void => {
+    this.reading = false;
+    if (this.failure !== undefined) {
+      this.pump();
+      return;
+    }
+    if (error !== null) {
+      this.fail(error);
+      return;
+    }
+    const buffer = this.buffers[this.turn]!;
+    const count = Math.min(buffer.byteLength, this.end - this.position);
+    if (bytesRead === 0) {
+      this.fail(
+        new DigestMismatchError(
+          `file ${this.path} is shorter than expected: it ended at ${this.position + this.filled} bytes, not ${this.end}`,
+        ),
+      );
+      return;
+    }
+    this.filled += bytesRead;
+    if (this.filled < count) {
+      this.pump();
+      return;
+    }
+    const slot = this.turn;
+    this.writing[slot] = true;
+    this.position += count;
+    this.filled = 0;
+    this.turn ^= 1;
+    this.destination.write(
+      count === buffer.byteLength ? buffer : buffer.subarray(0, count),
+      this.written[slot],
+    );
+    this.pump();
+  };
+
+  private onWritten(slot: number, error: Error | null | undefined): void {
+    this.writing[slot] = false;
+    if (error) this.fail(new DestinationClosedError(error));
+    else this.pump();
+  }
+
+  private readonly onClose = (): void => this.fail(new DestinationClosedError());
+
+  private readonly onError = (error: Error): void => this.fail(new DestinationClosedError(error));
+
+  // Records the first failure. The copy settles once no read is in flight, so the file handle is
+  // closed only after the last read on it has returned.
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.pump();
+  }
+
+  private settle(error?: Error): void {
+    this.settled = true;
+    this.destination.off('close', this.onClose);
+    this.destination.off('error', this.onError);
+    this.done(error);
   }
 }
 
@@ -73,37 +166,4 @@ export async function endWritable(destination: Writable): Promise<void> {
   } catch (error) {
     throw new DestinationClosedError(error);
   }
-}
-
-// Resolves when the writable has handed the chunk on (for a socket: to the kernel). A failed
-// write (such as ERR_STREAM_DESTROYED after the client went away) becomes DestinationClosedError.
-// It is awaited one turn later, so its rejection is marked as handled at once.
-function writeChunk(destination: Writable, chunk: Buffer): Promise<void> {
-  const written = new Promise<void>((resolve, reject) => {
-    destination.write(chunk, (error) => (error ? reject(new DestinationClosedError(error)) : resolve()));
-  });
-  written.catch(() => {});
-  return written;
-}
-
-// A promise that rejects when the destination closes or fails; it never resolves.
-function closeWatch(destination: Writable): { promise: Promise<never>; dispose(): void } {
-  let fail: (error: Error) => void = () => {};
-  const promise = new Promise<never>((_resolve, reject) => {
-    fail = reject;
-  });
-  // No caller awaits the promise once the copy is over, so its rejection must not count as unhandled.
-  promise.catch(() => {});
-  const onClose = (): void => fail(new DestinationClosedError());
-  const onError = (error: Error): void => fail(new DestinationClosedError(error));
-  if (destination.destroyed) onClose();
-  destination.once('close', onClose);
-  destination.once('error', onError);
-  return {
-    promise,
-    dispose() {
-      destination.off('close', onClose);
-      destination.off('error', onError);
-    },
-  };
 }
