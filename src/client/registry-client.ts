@@ -984,9 +984,9 @@ export class RegistryClient {
         headers,
         body,
         dispatcher: this.dispatcher,
-        // undici closes the connection after every HEAD unless told otherwise, in case a server
-        // sends a body with it. With `reset: false` it keeps the connection only when the response
-        // says `Connection: keep-alive`, which spares a push one connection per blob it checks.
+        // By default undici closes the connection after every HEAD, in case a server sends a body
+        // with it. With `reset: false` it keeps a connection whose response carries
+        // `Connection: keep-alive`, so a push does not open one connection per blob it checks.
         ...(method === 'HEAD' ? { reset: false } : {}),
         ...(signal === undefined ? {} : { signal }),
       });
@@ -1009,9 +1009,9 @@ export class RegistryClient {
 }
 
 /**
- * Tells whether a status rejecting the one-`PATCH` upload means that the registry does not support
- * that form: any 4xx except 413 (the body is too large) and the statuses that would fail any
- * upload, 401, 403 (authorization), 408 and 429 (rate limits).
+ * Tells whether a status that rejects the one-`PATCH` upload means the registry lacks that form.
+ * That is any 4xx except 413 (body too large) and the statuses that fail every upload: 401 and
+ * 403 (authorization), 408 and 429 (rate limits).
  */
 function isPatchRefusal(status: number): boolean {
   return status >= 400 && status < 500 && ![401, 403, 408, 413, 429].includes(status);

@@ -1,5 +1,5 @@
 /**
- * How the servers tell a client that went away from a failure of their own. A client that closes
+ * Detection of clients that went away, as opposed to failures of the server. A client that closes
  * or resets its connection mid-response surfaces as one of several stream or socket errors,
  * depending on where the copy was when it noticed. Such a request is logged as aborted, never as
  * a server error.
@@ -22,7 +22,7 @@ export const CLIENT_ABORT_CODES: ReadonlySet<string> = new Set([
 
 /**
  * A destination stream, such as an HTTP response, that failed or closed before a copy to it
- * ended. `cause` holds the stream's own error, when it gave one.
+ * ended. `cause` is the stream's own error, when it gave one.
  */
 export class DestinationClosedError extends OcidropError {
   override name = 'DestinationClosedError';

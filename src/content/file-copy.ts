@@ -45,8 +45,8 @@ export async function copyFileTo(
 }
 
 // The copy runs on callbacks rather than promises. A download of gigabytes takes hundreds of
-// thousands of turns, and a promise or closure per turn is garbage that piles up in the old
-// generation until a full collection: 200 downloads of 100 MiB took a server past 300 MB that way.
+// thousands of turns, and a promise or closure per turn is garbage that reaches the old generation
+// before a full collection. That way, 200 downloads of 100 MiB took a server past 300 MB.
 class FileCopy {
   private readonly buffers: [Buffer, Buffer];
   private readonly writing = [false, false];

@@ -212,7 +212,7 @@ async function dispatch(
         else uploadLimit.touch(route.id);
         throw error;
       }
-      // The response is sent, but no I/O has run since, so the client's next request sees the slot free.
+      // The slot is freed before any further I/O, so the client's next request finds it free.
       if (method === 'PUT' || method === 'DELETE') uploadLimit.closed(route.id, route.name);
       else uploadLimit.touch(route.id);
       return;

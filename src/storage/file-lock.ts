@@ -56,7 +56,7 @@ export async function withFileLock<T>(path: string, task: () => Promise<T>): Pro
 
 // Tells whether the lock file names a process that no longer exists. An empty or unreadable file
 // (its owner may be between creating and writing it) counts as taken.
-// NOTE: a data folder shared between machines (NFS) would see other machines' ids as gone; such
+// NOTE: on a data folder shared between machines (NFS), other machines' ids look gone. Such
 // setups are not supported, and the age rule still applies there.
 async function ownerIsGone(path: string): Promise<boolean> {
   const owner = await readFile(path, 'utf8').then(

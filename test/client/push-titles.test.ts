@@ -1,6 +1,6 @@
 /**
  * File names that pull would reject as titles. push and attach must reject them before their first
- * request, so that no release is tagged with a file nobody can download.
+ * request, so that no release is tagged with a file that cannot be downloaded.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -304,8 +304,8 @@ describe('connections for HEAD requests', () => {
     } finally {
       await client.close();
     }
-    // undici waits a turn of the event loop before it reuses a socket, so a request sent at once
-    // after the first response may open a second connection; without keep-alive there are ten.
+    // undici waits a turn of the event loop before it reuses a socket, so a request sent right
+    // after the first response may open a second connection. Without keep-alive there are ten.
     assert.ok(connections <= 2, `${connections} connections for ten HEAD requests`);
   });
 });

@@ -35,7 +35,7 @@ async function openFiles(): Promise<number> {
   return (await readdir('/proc/self/fd')).length;
 }
 
-/** A writable that keeps the bytes and records the free read budget at every write. */
+/** Creates a writable that keeps the bytes and records the free read budget at every write. */
 function recorder(): { sink: Writable; bytes(): Buffer; freeDuringCopy: number[] } {
   const chunks: Buffer[] = [];
   const freeDuringCopy: number[] = [];
